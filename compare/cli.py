@@ -1,0 +1,173 @@
+"""python -m compare: run the migration story for real and report it side by side."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from compare import render, runner, scenario
+from compare.adapters import ADAPTERS
+from compare.backends import BACKENDS
+from compare.model import Step, Story
+from compare.render import terminal
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors are one line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m compare", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    run = sub.add_parser(
+        "run",
+        help="run the story for each framework in throwaway sandboxes and write the reports",
+        description="Replay the migration story with the real tools (init, generate, upgrade, seed, change the "
+        "model, generate, upgrade, drift check, rollback, re-apply) for each framework, in parallel, in throwaway "
+        "sandboxes; inspect the real database after every step; print the result side by side and write "
+        "compare.json and compare.md. Exit 0: every step and check as expected; 1: some failed; 2: usage error.",
+    )
+    run.add_argument(
+        "--framework",
+        action="append",
+        choices=list(ADAPTERS),
+        metavar="NAME",
+        help=f"a framework to run, repeatable ({', '.join(ADAPTERS)}; default: all)",
+    )
+    run.add_argument(
+        "--variant",
+        action="append",
+        metavar="NAME",
+        help="a variant of the change, repeatable (tutorial, safe; default: all)",
+    )
+    run.add_argument(
+        "--db",
+        default="sqlite",
+        choices=[*BACKENDS, "all"],
+        metavar="BACKEND",
+        help=f"database backend: {', '.join(BACKENDS)} or all (default: sqlite)",
+    )
+    run.add_argument(
+        "--scenario",
+        default="add_read_count",
+        choices=scenario.names(),
+        metavar="NAME",
+        help="the scenario to run (default: add_read_count)",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "reports",
+        metavar="DIR",
+        help="where to write compare.json and compare.md (default: reports/)",
+    )
+    run.add_argument(
+        "--keep-sandbox",
+        action="store_true",
+        help="keep the sandboxes (app copies, databases, SQL logs) and print where they are",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="time limit for each tool call (default: 120)",
+    )
+    run.add_argument("--quiet", action="store_true", help="print only the verdict and the report paths")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return {"run": cmd_run}[args.command](parser, args)
+
+
+def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
+    story = scenario.load(args.scenario)
+    variants = args.variant or list(story.variants)
+    unknown = [v for v in variants if v not in story.variants]
+    if unknown:
+        parser.error(f"unknown variant '{unknown[0]}' (choose from {', '.join(story.variants)})")
+    if args.timeout <= 0:
+        parser.error("--timeout must be positive")
+    frameworks = list(dict.fromkeys(args.framework or ADAPTERS))
+    names = list(BACKENDS) if args.db == "all" else [args.db]
+    backends = [BACKENDS[name]() for name in names]
+
+    console, err = Console(), Console(stderr=True)
+    with progress_display(err, len(story.steps)) as on_step:
+        report, run_dir = runner.run(
+            story,
+            frameworks,
+            list(dict.fromkeys(variants)),
+            backends,
+            timeout=args.timeout,
+            keep=args.keep_sandbox,
+            progress=on_step,
+        )
+    if not args.quiet:
+        terminal.render(report, console)
+    paths = render.write_all(report, args.out)
+    console.print("Reports: " + ", ".join(_rel(p) for p in paths))
+    if args.keep_sandbox:
+        console.print(f"Sandboxes kept in {run_dir}")
+    return 0 if report.ok else 1
+
+
+class progress_display:
+    """Live progress on a terminal (one bar per story); one line per finished step otherwise."""
+
+    def __init__(self, console: Console, total: int):
+        self.console, self.total, self.tasks = console, total, {}
+        self.progress = Progress(
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[step]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+
+    def __enter__(self):
+        if self.console.is_terminal:
+            self.progress.start()
+        return self.on_step
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def on_step(self, story: Story, step: Step | None, done: int) -> None:
+        if self.console.is_terminal:
+            if story.key not in self.tasks:
+                self.tasks[story.key] = self.progress.add_task(story.key, total=self.total, step="")
+            label = step.title if step else "..."
+            self.progress.update(self.tasks[story.key], completed=done, step=label)
+        elif step is not None:
+            state = "ok" if step.ok else f"FAILED: {step.error}"
+            self.console.print(
+                f"{story.key:<28} {done:>2}/{self.total} {step.title}: {state} ({step.seconds:.2f} s)",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Findings: short statements derived from a run's measurements by the rules below, and nowhere else."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+
+from compare import views
+from compare.model import Finding, Report, Story
+from compare.scenario import Scenario
+
+Rule = Callable[[Report, Scenario], Iterator[Finding]]
+RULES: list[Rule] = []
+
+
+def rule(fn: Rule) -> Rule:
+    RULES.append(fn)
+    return fn
+
+
+def derive(report: Report, scenario: Scenario) -> list[Finding]:
+    return [f for r in RULES for f in r(report, scenario)]
+
+
+def _names(frameworks: list[str]) -> str:
+    titles = [views.tool_title(fw) for fw in frameworks]
+    return titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
+
+
+def _variant(report: Report, variant: str, backend: str) -> str:
+    more = len(views.backends(report)) > 1
+    return f"{variant} variant" + (f", {backend}" if more else "")
+
+
+@rule
+def failed_steps(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    for s in report.stories:
+        for step in s.steps:
+            if not step.ok:
+                yield Finding(
+                    "failed_step",
+                    f"{views.tool_title(s.framework)} ({s.variant}, {s.backend}): step "
+                    f"'{step.title}' failed: {step.error}",
+                    [s.framework],
+                    s.variant,
+                    s.backend,
+                )
+
+
+@rule
+def old_rows(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    for variant, backend, stories in views.groups(report):
+        by_value: dict[str, list[str]] = defaultdict(list)
+        count = {}
+        for s in stories:
+            step = s.step("upgrade_change")
+            if not step or not step.ok or not step.data:
+                continue
+            values = {r.get(scenario.field) for r in step.data.rows.get(scenario.table, [])}
+            count[s.framework] = len(step.data.rows.get(scenario.table, []))
+            label = "NULL" if values == {None} else ", ".join(sorted(str(v) for v in values))
+            by_value[label].append(s.framework)
+        if not by_value:
+            continue
+        parts = []
+        for label, fws in sorted(by_value.items(), key=lambda kv: kv[0] != "NULL"):
+            n = count[fws[0]]
+            verb = "left" if label == "NULL" else "filled"
+            parts.append(f"{_names(fws)} {verb} {n} existing rows {label if label == 'NULL' else 'with ' + label}")
+        yield Finding(
+            "old_rows_value",
+            "; ".join(parts) + f" ({_variant(report, variant, backend)}).",
+            [s.framework for s in stories],
+            variant,
+            backend,
+        )
+
+
+@rule
+def rebuilds(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    for s in report.stories:
+        for step_id, verb in (("upgrade_change", "add"), ("rollback", "drop")):
+            step = s.step(step_id)
+            tables = views.rebuilt_tables(step) if step else []
+            if tables:
+                yield Finding(
+                    "table_rebuild",
+                    f"{views.tool_title(s.framework)} rebuilt the {', '.join(tables)} table to {verb} one column "
+                    f"({step.title.lower()}, {_variant(report, s.variant, s.backend)}).",
+                    [s.framework],
+                    s.variant,
+                    s.backend,
+                )
+
+
+@rule
+def manual_edits(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    seen: dict[str, int] = {}
+    for s in report.stories:
+        seen.setdefault(s.framework, views.manual_edit_lines(s.step("init")))
+    edited = {fw: n for fw, n in seen.items() if n}
+    for fw, n in edited.items():
+        step = next(st.step("init") for st in report.stories if st.framework == fw)
+        files = sorted({line[6:] for line in step.diff.splitlines() if line.startswith("+++ b/")})
+        yield Finding(
+            "manual_edit", f"{views.tool_title(fw)} needed {n} hand-edited lines in {', '.join(files)}.", [fw]
+        )
+    none = [fw for fw in seen if fw not in edited]
+    if none:
+        yield Finding("manual_edit", f"{_names(none)} needed no hand edits to set up.", none)
+
+
+@rule
+def database_default(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    for variant, backend, stories in views.groups(report):
+        without = []
+        for s in stories:
+            step = s.step("upgrade_change")
+            table = step.schema.table(scenario.table) if step and step.ok and step.schema else None
+            column = table.column(scenario.field) if table else None
+            if column is not None and column.default is None:
+                without.append(s.framework)
+        if without:
+            yield Finding(
+                "database_default",
+                f"After the upgrade, {scenario.table}.{scenario.field} has no database "
+                f"default in {_names(without)} ({_variant(report, variant, backend)}): rows inserted "
+                "outside the app get NULL or fail.",
+                without,
+                variant,
+                backend,
+            )
+
+
+@rule
+def schema_differences(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    for variant, backend, stories in views.groups(report):
+        for row in views.schema_rows(stories, "upgrade_change"):
+            for aspect in row.differs:
+                values = defaultdict(list)
+                for fw, c in row.cells.items():
+                    if c is not None:
+                        values[str(getattr(c, aspect))].append(fw)
+                spread = "; ".join(f"{v} in {_names(fws)}" for v, fws in values.items())
+                known = next((d.text for d in row.known if d.aspect == aspect), None)
+                why = f" Known: {known}" if known else " Not listed in compare/differences.toml."
+                yield Finding(
+                    "schema_difference",
+                    f"{row.table}.{row.column} {aspect}: {spread} ({_variant(report, variant, backend)}).{why}",
+                    list(row.cells),
+                    variant,
+                    backend,
+                )
+
+
+@rule
+def empty_migrations(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    for s in report.stories:
+        for step in s.steps:
+            if step.kind == "generate" and step.error and "migration" in step.error:
+                yield Finding(
+                    "empty_migration",
+                    f"{views.tool_title(s.framework)} wrote no usable migration at '{step.title}': {step.error}.",
+                    [s.framework],
+                    s.variant,
+                    s.backend,
+                )
+
+
+@rule
+def tool_time(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    totals: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
+    for s in report.stories:
+        totals[s.framework] += s.tool_seconds
+        calls[s.framework] += sum(len(st.tool_calls) for st in s.steps)
+    if totals:
+        parts = ", ".join(
+            f"{views.tool_title(fw)} {t:.1f} s over {calls[fw]} calls"
+            for fw, t in sorted(totals.items(), key=lambda kv: kv[1])
+        )
+        yield Finding("tool_time", f"Time spent in the tools' own commands: {parts}.", list(totals))
+
+
+def story_title(s: Story) -> str:
+    return f"{views.tool_title(s.framework)} / {s.variant} / {s.backend}"

@@ -1,0 +1,190 @@
+"""The neutral data model: what a run measured. Every output format is a view of a `Report`.
+
+Measure (runner, inspect, checks) and render (terminal, Markdown, HTML, JSON) meet only here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT = "migration-lab/compare"
+VERSION = 1
+
+
+@dataclass
+class Column:
+    name: str
+    type: str  # normalized: integer, bigint, varchar(200), text, timestamp, timestamptz...
+    nullable: bool
+    default: str | None  # normalized database-level default, None when there is none
+    primary_key: bool = False
+    autoincrement: str | None = None  # "autoincrement", "identity", "serial" or None
+
+
+@dataclass
+class ForeignKey:
+    columns: list[str]
+    ref_table: str
+    ref_columns: list[str]
+    name: str | None = None
+
+
+@dataclass
+class Index:
+    columns: list[str]
+    unique: bool
+    name: str | None = None
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[Column]
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+    unique: list[list[str]] = field(default_factory=list)  # unique column sets, constraint or index alike
+    indexes: list[Index] = field(default_factory=list)  # non-unique indexes
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+@dataclass
+class Schema:
+    """A live database's schema, with the migration tool's bookkeeping tables kept apart."""
+
+    tables: list[Table]
+    bookkeeping: list[Table] = field(default_factory=list)
+    version: list[str] = field(default_factory=list)  # applied migrations / revision ids, as the tool records them
+
+    def table(self, name: str) -> Table | None:
+        return next((t for t in self.tables if t.name == name), None)
+
+
+@dataclass
+class Data:
+    """Row counts and every row of the seeded tables, ordered by primary key."""
+
+    counts: dict[str, int]
+    rows: dict[str, list[dict[str, Any]]]
+
+
+@dataclass
+class Statement:
+    sql: str
+    kind: str  # ddl, dml, tx (transaction control), query (read-only introspection)
+
+
+@dataclass
+class File:
+    path: str  # relative to the sandbox's app directory
+    text: str
+
+
+@dataclass
+class Step:
+    """One step of the story as it ran: command, outcome, and the database right after it."""
+
+    id: str
+    kind: str  # init, generate, upgrade, seed, edit, check, rollback
+    title: str
+    command: str | None  # exactly as a user types it, None for steps that are not a tool call
+    cwd: str | None = None
+    exit_code: int | None = None
+    seconds: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    ok: bool = True
+    error: str | None = None  # one line: why the step failed
+    note: str | None = None  # for example "Django needs no init step"
+    sql: list[Statement] = field(default_factory=list)
+    files: list[File] = field(default_factory=list)  # files the step wrote (generated migrations, init output)
+    diff: str | None = None  # unified diff of a hand edit (model change, env.py edit)
+    schema: Schema | None = None
+    data: Data | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+
+@dataclass
+class ToolCall:
+    command: str
+    exit_code: int | None
+    seconds: float
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str  # one line, measured
+    expected: bool = True  # False when the scenario documents this outcome as a known failure
+    output: str = ""  # the evidence (tool output, diff) when it failed
+
+    @property
+    def as_expected(self) -> bool:
+        return self.passed == self.expected
+
+
+@dataclass
+class Story:
+    """One framework x variant x backend run of the scenario."""
+
+    framework: str
+    variant: str
+    backend: str
+    tool_versions: dict[str, str]
+    steps: list[Step] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    sandbox: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return f"{self.framework}/{self.variant}/{self.backend}"
+
+    @property
+    def tool_seconds(self) -> float:
+        return sum(c.seconds for s in self.steps for c in s.tool_calls)
+
+    def step(self, step_id: str) -> Step | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.steps) and all(c.as_expected for c in self.checks)
+
+
+@dataclass
+class Finding:
+    rule: str
+    text: str
+    frameworks: list[str] = field(default_factory=list)
+    variant: str | None = None
+    backend: str | None = None
+
+
+@dataclass
+class Report:
+    scenario: str
+    title: str
+    started_at: str
+    seconds: float
+    environment: dict[str, str]
+    stories: list[Story] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    format: str = FORMAT
+    version: int = VERSION
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.stories)
+
+    def story(self, framework: str, variant: str, backend: str = "sqlite") -> Story | None:
+        return next(
+            (s for s in self.stories if (s.framework, s.variant, s.backend) == (framework, variant, backend)),
+            None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

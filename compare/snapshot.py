@@ -1,0 +1,194 @@
+"""Read a live database into the neutral model: schema snapshot, data snapshot, executed SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from compare.model import Column, Data, ForeignKey, Index, Schema, Statement, Table
+
+_TYPES = {
+    "INTEGER": "integer",
+    "INT": "integer",
+    "SERIAL": "integer",
+    "BIGINT": "bigint",
+    "BIGSERIAL": "bigint",
+    "SMALLINT": "smallint",
+    "TEXT": "text",
+    "DATETIME": "timestamp",
+    "TIMESTAMP": "timestamp",
+    "TIMESTAMP WITHOUT TIME ZONE": "timestamp",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    "BOOLEAN": "boolean",
+    "BOOL": "boolean",
+}
+
+
+def normalize_type(type_: sa.types.TypeEngine | str) -> str:
+    """One spelling per type across dialects: VARCHAR(50) -> varchar(50), DATETIME -> timestamp."""
+    if isinstance(type_, sa.DateTime) and not isinstance(type_, sa.types.NullType):
+        raw = "TIMESTAMP WITH TIME ZONE" if type_.timezone else "TIMESTAMP"
+    else:
+        raw = str(type_).upper()
+    raw = raw.strip()
+    if m := re.fullmatch(r"(?:CHARACTER VARYING|VARCHAR|NVARCHAR)\s*(?:\((\d+)\))?", raw):
+        return f"varchar({m[1]})" if m[1] else "varchar"
+    return _TYPES.get(raw, raw.lower())
+
+
+def normalize_default(default: str | None) -> str | None:
+    """A server default as a literal: '0', (0) and '0'::integer all become 0."""
+    if default is None:
+        return None
+    value = default.strip()
+    while value.startswith("(") and value.endswith(")"):
+        value = value[1:-1].strip()
+    value = re.sub(r"::[\w ]+$", "", value)
+    if m := re.fullmatch(r"'(.*)'", value):
+        value = m[1]
+    return value
+
+
+def schema_snapshot(engine: sa.Engine, bookkeeping: Iterable[str], version_sql: str) -> Schema:
+    """Tables, columns, keys, unique sets and indexes of the live database, bookkeeping tables apart."""
+    bookkeeping = set(bookkeeping)
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        tables = [_table(conn, inspector, name) for name in sorted(inspector.get_table_names())]
+        version: list[str] = []
+        if any(t.name in bookkeeping for t in tables):
+            version = [str(row[0]) for row in conn.execute(sa.text(version_sql))]
+    return Schema(
+        tables=[t for t in tables if t.name not in bookkeeping],
+        bookkeeping=[t for t in tables if t.name in bookkeeping],
+        version=version,
+    )
+
+
+def _table(conn: sa.Connection, inspector: sa.Inspector, name: str) -> Table:
+    pk = set(inspector.get_pk_constraint(name).get("constrained_columns") or [])
+    columns = []
+    for c in inspector.get_columns(name):
+        default = c.get("default")
+        auto = None
+        if c.get("identity"):
+            auto = "identity"
+        elif default and default.startswith("nextval("):
+            auto, default = "serial", None
+        elif c["name"] in pk and len(pk) == 1 and conn.dialect.name == "sqlite":
+            auto = "autoincrement" if _sqlite_autoincrement(conn, name) else "rowid"
+        columns.append(
+            Column(
+                name=c["name"],
+                type=normalize_type(c["type"]),
+                nullable=bool(c["nullable"]) and c["name"] not in pk,
+                default=normalize_default(default),
+                primary_key=c["name"] in pk,
+                autoincrement=auto,
+            )
+        )
+    fks = [
+        ForeignKey(fk["constrained_columns"], fk["referred_table"], fk["referred_columns"], fk.get("name"))
+        for fk in inspector.get_foreign_keys(name)
+    ]
+    unique, indexes = _unique_and_indexes(conn, inspector, name)
+    return Table(name=name, columns=columns, foreign_keys=fks, unique=unique, indexes=indexes)
+
+
+def _sqlite_autoincrement(conn: sa.Connection, table: str) -> bool:
+    sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE type='table' AND name=:n"), {"n": table}).scalar()
+    return "AUTOINCREMENT" in (sql or "").upper()
+
+
+def _unique_and_indexes(conn: sa.Connection, inspector: sa.Inspector, table: str):
+    unique: list[list[str]] = []
+    indexes: list[Index] = []
+    if conn.dialect.name == "sqlite":
+        # The inspector misses inline UNIQUE column constraints (Django writes them): ask SQLite itself.
+        q = sa.text(f"PRAGMA index_list({_quote(conn, table)})")
+        for row in conn.execute(q).mappings():
+            if row["origin"] == "pk":
+                continue
+            info = sa.text(f"PRAGMA index_info({_quote(conn, row['name'])})")
+            cols = [r["name"] for r in conn.execute(info).mappings()]
+            if row["unique"]:
+                unique.append(cols)
+            else:
+                indexes.append(Index(cols, False, row["name"]))
+    else:
+        unique = [u["column_names"] for u in inspector.get_unique_constraints(table)]
+        for ix in inspector.get_indexes(table):
+            if ix.get("duplicates_constraint"):
+                continue
+            if ix["unique"]:
+                unique.append(ix["column_names"])
+            else:
+                indexes.append(Index(ix["column_names"], False, ix["name"]))
+    unique = sorted({tuple(u) for u in unique})
+    return [list(u) for u in unique], sorted(indexes, key=lambda i: i.columns)
+
+
+def _quote(conn: sa.Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote_identifier(name)
+
+
+def data_snapshot(engine: sa.Engine, tables: Iterable[str]) -> Data:
+    """Row counts and every row (raw values as the database returns them) of the given tables."""
+    counts, rows = {}, {}
+    with engine.connect() as conn:
+        existing = set(sa.inspect(conn).get_table_names())
+        for name in tables:
+            if name not in existing:
+                continue
+            result = conn.execute(sa.text(f"SELECT * FROM {_quote(conn, name)} ORDER BY 1")).mappings()
+            rows[name] = [{k: _plain(v) for k, v in r.items()} for r in result]
+            counts[name] = len(rows[name])
+    return Data(counts=counts, rows=rows)
+
+
+def _plain(value):
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+_KINDS = {
+    "CREATE": "ddl",
+    "ALTER": "ddl",
+    "DROP": "ddl",
+    "INSERT": "dml",
+    "UPDATE": "dml",
+    "DELETE": "dml",
+    "BEGIN": "tx",
+    "COMMIT": "tx",
+    "ROLLBACK": "tx",
+    "SAVEPOINT": "tx",
+    "RELEASE": "tx",
+    "END": "tx",
+}
+
+
+def classify(sql: str) -> str:
+    """ddl, dml, tx, pragma (a PRAGMA that sets something) or query."""
+    words = sql.lstrip("( \n\t").split(None, 1)
+    first = words[0].upper().rstrip(";") if words else ""
+    if first == "PRAGMA":
+        return "pragma" if "=" in sql else "query"
+    return _KINDS.get(first, "query")
+
+
+def read_sql_log(path: Path) -> list[Statement]:
+    """The statements a tool call executed, as the sqltrace hook recorded them."""
+    if not path.exists():
+        return []
+    statements = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        sql = json.loads(line).strip() if line else ""
+        if sql:
+            statements.append(Statement(sql=sql, kind=classify(sql)))
+    return statements
