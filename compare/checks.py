@@ -43,7 +43,8 @@ def check(fn):
 def run_all(story: Story, adapter: Adapter, scenario: Scenario, variant: Variant) -> list[Check]:
     ctx = Context(story, adapter, scenario, variant)
     results = []
-    for name, fn in CHECKS.items():
+    for name in variant.checks:
+        fn = CHECKS[name]
         try:
             passed, detail, output = fn(ctx)
         except NotReached as exc:
@@ -159,6 +160,23 @@ def generated_matches_committed(ctx: Context) -> tuple[bool, str, str]:
     return True, f"{len(ours)} generated file(s) equal the committed ones ({what}), once normalized", ""
 
 
+@check
+def failed_step_leaves_no_trace(ctx: Context) -> tuple[bool, str, str]:
+    steps = ctx.story.steps
+    failed = next((i for i, s in enumerate(steps) if not s.ok), None)
+    if failed is None:
+        return False, "no step failed, so there was nothing to roll back", ""
+    if failed == 0:
+        return True, f"'{steps[0].title}' failed before the database was touched", ""
+    before, after = steps[failed - 1], steps[failed]
+    diff = _schema_diff(before.schema, after.schema)
+    if diff:
+        return False, f"'{after.title}' failed and left the schema changed", diff
+    if _rows_of(before) != _rows_of(after):
+        return False, f"'{after.title}' failed and left the rows changed", ""
+    return True, f"'{after.title}' failed ({after.error}); schema, version table and rows are as before it", ""
+
+
 # --- helpers -------------------------------------------------------------------------------------------
 
 
@@ -188,6 +206,10 @@ def _rows(ctx: Context, step_id: str) -> dict[str, list[dict]]:
     return {
         t: [{k: v for k, v in r.items() if k != field} for r in rows] for t, rows in (data.rows if data else {}).items()
     }
+
+
+def _rows_of(step: Step) -> dict:
+    return step.data.rows if step.data else {}
 
 
 def _lines(rows: dict[str, list[dict]]) -> list[str]:

@@ -84,13 +84,64 @@ def build_parser() -> Parser:
         help="time limit for each tool call (default: 120)",
     )
     run.add_argument("--quiet", action="store_true", help="print only the verdict and the report paths")
+
+    teach = sub.add_parser(
+        "teach",
+        help="replay the story step by step for a class, pausing between steps",
+        description="Teaching mode: replay the story in a sandbox, one step at a time: what the step does and why, "
+        "the exact command, its real output, and what changed in the schema and the files. Waits for Enter "
+        "between steps on a terminal; runs straight through with --no-pause or when stdin is not a terminal.",
+    )
+    teach.add_argument(
+        "--framework",
+        default="all",
+        choices=[*ADAPTERS, "all"],
+        metavar="NAME",
+        help=f"{', '.join(ADAPTERS)} or all, in lockstep (default: all)",
+    )
+    teach.add_argument("--variant", default="safe", metavar="NAME", help="variant of the change (default: safe)")
+    teach.add_argument(
+        "--db",
+        default="sqlite",
+        choices=list(BACKENDS),
+        metavar="BACKEND",
+        help=f"database backend: {', '.join(BACKENDS)} (default: sqlite)",
+    )
+    teach.add_argument("--no-pause", action="store_true", help="do not wait for Enter between steps")
+    teach.add_argument(
+        "--timeout", type=float, default=120.0, metavar="SECONDS", help="time limit for each tool call (default: 120)"
+    )
+
+    bench = sub.add_parser(
+        "bench",
+        help="measure the harness's overhead over the tool calls it makes",
+        description="Run the whole comparison (every framework and variant, SQLite) and compare its wall time with "
+        "the critical path of the native tool calls (the longest framework's summed CLI wall time). Writes "
+        "reports/bench-compare.json. A benchmark, not a test.",
+    )
+    bench.add_argument("--runs", type=int, default=3, metavar="N", help="how many runs to measure (default: 3)")
+    bench.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "reports" / "bench-compare.json",
+        metavar="FILE",
+        help="where to write the result (default: reports/bench-compare.json)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return {"run": cmd_run}[args.command](parser, args)
+    if args.command == "teach":
+        from compare import teach
+
+        return teach.main(parser, args)
+    if args.command == "bench":
+        from compare import bench
+
+        return bench.main(parser, args)
+    return cmd_run(parser, args)
 
 
 def cmd_run(parser: Parser, args: argparse.Namespace) -> int:

@@ -35,16 +35,16 @@ def _variant(report: Report, variant: str, backend: str) -> str:
 @rule
 def failed_steps(report: Report, scenario: Scenario) -> Iterator[Finding]:
     for s in report.stories:
+        fails = scenario.variants[s.variant].fails
         for step in s.steps:
-            if not step.ok:
-                yield Finding(
-                    "failed_step",
-                    f"{views.tool_title(s.framework)} ({s.variant}, {s.backend}): step "
-                    f"'{step.title}' failed: {step.error}",
-                    [s.framework],
-                    s.variant,
-                    s.backend,
-                )
+            if step.ok:
+                continue
+            known = next((f.reason for f in fails if f.step == step.id and s.framework in f.frameworks), None)
+            why = f" As expected: {known}." if known and step.expected_failure else ""
+            text = (
+                f"{views.tool_title(s.framework)} ({_variant(report, s.variant, s.backend)}): '{step.title}' failed: "
+            )
+            yield Finding("failed_step", f"{text}{step.error}.{why}", [s.framework], s.variant, s.backend)
 
 
 @rule

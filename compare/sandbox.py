@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -135,6 +136,11 @@ class Sandbox:
         )
 
 
+_NOISE = ("(Background on this error", "[SQL:", "[parameters:")
+_EXCEPTION = re.compile(r"^[\w.]*(Error|Exception|Exit)\b.*:")
+
+
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
+    """The line that says why a command failed: the exception message, else the last line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip() and not line.strip().startswith(_NOISE)]
+    return next((line for line in reversed(lines) if _EXCEPTION.match(line)), lines[-1] if lines else "no output")

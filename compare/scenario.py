@@ -33,12 +33,26 @@ class Expectation(_Strict):
     backends: list[str] = Field(default_factory=lambda: ["sqlite", "postgresql"])
 
 
+class StepFailure(_Strict):
+    """A step the variant is known to make fail (the story stops there, as planned)."""
+
+    step: str
+    frameworks: list[str]
+    reason: str
+    backends: list[str] = Field(default_factory=lambda: ["sqlite", "postgresql"])
+
+
 class Variant(_Strict):
     title: str
     description: str
     fields: dict[str, str]  # framework -> the model line that adds the field
-    compare_committed: list[str]  # step ids whose generated files must equal the app's committed ones
+    checks: list[str]  # the checks that apply to this variant
+    compare_committed: list[str] = Field(default_factory=list)  # steps whose files must equal the committed ones
     expect: list[Expectation] = Field(default_factory=list)
+    fails: list[StepFailure] = Field(default_factory=list)
+
+    def step_fails(self, step: str, framework: str, backend: str) -> bool:
+        return any(f.step == step and framework in f.frameworks and backend in f.backends for f in self.fails)
 
     def expected(self, check: str, framework: str, backend: str) -> bool:
         for e in self.expect:

@@ -23,8 +23,9 @@ class DjangoAdapter(Adapter):
     packages = ("django",)
 
     def generate_command(self, message: str) -> list[str]:
-        # makemigrations names migrations from their operations (0001_initial, 0002_post_read_count)
-        return ["python", "manage.py", "makemigrations", "blog"]
+        # Django names migrations from their operations (0001_initial, 0002_post_read_count). --noinput: nobody is
+        # there to answer its prompts, so it must refuse (exit 3) rather than wait or crash on a closed stdin.
+        return ["python", "manage.py", "makemigrations", "blog", "--noinput"]
 
     def upgrade_command(self) -> list[str]:
         return ["python", "manage.py", "migrate"]
