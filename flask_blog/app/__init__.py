@@ -1,0 +1,88 @@
+"""The Flask blog: extensions, JSON settings, error handlers and the application factory."""
+
+from flask import Flask, current_app
+from flask.json.provider import DefaultJSONProvider
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.routing import IntegerConverter
+
+from config import Config
+
+db = SQLAlchemy()
+migrate = Migrate()
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Compact UTF-8 JSON, keys in the order the dicts were built, no trailing newline."""
+
+    ensure_ascii = False
+    sort_keys = False
+    compact = True
+
+    def dumps(self, obj, **kwargs):
+        """Serialize `obj` with compact separators."""
+        kwargs.setdefault("separators", (",", ":"))
+        return super().dumps(obj, **kwargs)
+
+    def response(self, *args, **kwargs):
+        """Like the default response, minus the trailing newline the contract forbids."""
+        obj = self._prepare_response_obj(args, kwargs)
+        return self._app.response_class(self.dumps(obj), mimetype=self.mimetype)
+
+
+class IdConverter(IntegerConverter):
+    """A row id in a URL (`<id:post_id>`): a positive integer of at most 18 digits, leading zeros allowed.
+
+    Anything else does not match the route at all, so it is a 404 whatever the method (a converter that
+    refused a value after matching would make Werkzeug answer 405). Every id a database hands out fits.
+    """
+
+    regex = r"0*[1-9][0-9]{0,17}"
+
+
+def http_error(error: HTTPException):
+    """Answer every HTTP error, on any path, as JSON {"detail": ...} (keeping headers such as Allow)."""
+    response = error.get_response()
+    response.data = current_app.json.dumps({"detail": error.description})
+    response.content_type = "application/json"
+    return response
+
+
+def internal_error(error: InternalServerError):
+    """Answer an unexpected error with a fixed message; Flask has already logged the traceback."""
+    return {"detail": "Internal Server Error"}, 500
+
+
+def create_app(config_class=Config) -> Flask:
+    """Create the blog application with the settings of `config_class`."""
+    app = Flask(__name__)
+    app.config.from_object(config_class)
+    app.json = JSONProvider(app)
+    app.url_map.converters["id"] = IdConverter
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(InternalServerError, internal_error)
+
+    from app.api import bp as api_bp
+
+    app.register_blueprint(api_bp, url_prefix="/api")
+
+    from app.pages import bp as pages_bp
+
+    app.register_blueprint(pages_bp)
+
+    from app.cli import bp as cli_bp
+
+    app.register_blueprint(cli_bp)
+
+    if not app.config["BLOG_API_TOKEN"]:
+        app.logger.warning("BLOG_API_TOKEN is not set: every write request will be refused with 401")
+
+    return app
+
+
+from app import models  # noqa: E402, F401  (registers the models with SQLAlchemy and Alembic)
