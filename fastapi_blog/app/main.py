@@ -1,0 +1,47 @@
+"""The FastAPI application: ``uvicorn app.main:app``."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app import pages
+from app.api.main import api_router
+from app.core.config import settings
+
+logger = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Warn once per process at start-up when writes cannot be authorised."""
+    if not settings.blog_api_token:
+        logger.warning("BLOG_API_TOKEN is not set: every write will be refused with 401")
+    yield
+
+
+app = FastAPI(title="Blog", lifespan=lifespan)
+
+
+@app.exception_handler(RequestValidationError)
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's usual 422, which also survives a body that is not UTF-8 (the default handler fails on it)."""
+    detail = jsonable_encoder(exc.errors(), custom_encoder={bytes: lambda raw: raw.decode(errors="replace")})
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+@app.exception_handler(Exception)
+async def internal_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Answer an unexpected error with a JSON 500.
+
+    Starlette re-raises the exception after this response, so the server logs the traceback.
+    """
+    return JSONResponse({"detail": "Internal Server Error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+app.include_router(api_router, prefix="/api")
+app.include_router(pages.router)
