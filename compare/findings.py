@@ -140,7 +140,7 @@ def schema_differences(report: Report, scenario: Scenario) -> Iterator[Finding]:
                 values = defaultdict(list)
                 for fw, c in row.cells.items():
                     if c is not None:
-                        values[str(getattr(c, aspect))].append(fw)
+                        values[row.value(fw, aspect)].append(fw)
                 spread = "; ".join(f"{v} in {_names(fws)}" for v, fws in values.items())
                 known = next((d.text for d in row.known if d.aspect == aspect), None)
                 why = f" Known: {known}" if known else " Not listed in compare/differences.toml."

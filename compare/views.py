@@ -94,6 +94,7 @@ class SchemaRow:
     table: str
     column: str
     cells: dict[str, Column | None]  # framework -> column (None: absent)
+    extras: dict[str, tuple[str, ...]] = field(default_factory=dict)  # framework -> UNIQUE, INDEX, FK -> table.col
     change: dict[str, str] = field(default_factory=dict)  # framework -> "added" / "removed" / "changed" by the step
     differs: list[str] = field(default_factory=list)  # aspects that differ between frameworks
     known: list[Difference] = field(default_factory=list)
@@ -103,8 +104,14 @@ class SchemaRow:
     def unexplained(self) -> list[str]:
         return [a for a in self.differs if not any(d.aspect == a for d in self.known)]
 
+    def value(self, framework: str, aspect: str) -> str:
+        """One aspect of the column in one framework, as text (constraints: UNIQUE, INDEX, FK)."""
+        if aspect == "constraints":
+            return " ".join(self.extras.get(framework, ())) or "none"
+        return str(getattr(self.cells[framework], aspect))
+
     def text(self, framework: str) -> str:
-        return describe(self.cells.get(framework))
+        return " ".join([describe(self.cells.get(framework)), *self.extras.get(framework, ())])
 
 
 def schema_rows(stories: list[Story], step_id: str, previous: str | None = None) -> list[SchemaRow]:
@@ -123,21 +130,23 @@ def schema_rows(stories: list[Story], step_id: str, previous: str | None = None)
     variant, backend = (stories[0].variant, stories[0].backend) if stories else ("", "")
     for table, column, book in keys:
         cells = {fw: _column(snap, table, column) for fw, snap in snaps.items()}
-        row = SchemaRow(table, column, cells, bookkeeping=book)
+        extras = {fw: _extras(snap, table, column) for fw, snap in snaps.items() if cells[fw] is not None}
+        row = SchemaRow(table, column, cells, extras, bookkeeping=book)
         if not book:
             present = [c for c in cells.values() if c is not None]
-            for aspect in ASPECTS:
-                if len({getattr(c, aspect) for c in present}) > 1:
-                    row.differs.append(aspect)
-                    if d := explain(f"{table}.{column}", aspect, backend, variant):
-                        row.known.append(d)
+            differs = [a for a in ASPECTS if len({getattr(c, a) for c in present}) > 1]
+            differs += ["constraints"] if len(set(extras.values())) > 1 else []
+            for aspect in differs:
+                row.differs.append(aspect)
+                if d := explain(f"{table}.{column}", aspect, backend, variant):
+                    row.known.append(d)
         for fw, old_schema in prev.items():
             old, new = _column(old_schema, table, column), cells.get(fw)
             if old is None and new is not None:
                 row.change[fw] = "added"
             elif old is not None and new is None:
                 row.change[fw] = "removed"
-            elif old != new:
+            elif old != new or (old and _extras(old_schema, table, column) != _extras(snaps[fw], table, column)):
                 row.change[fw] = "changed"
         rows.append(row)
     return sorted(rows, key=lambda r: (r.bookkeeping, r.table))
@@ -146,6 +155,16 @@ def schema_rows(stories: list[Story], step_id: str, previous: str | None = None)
 def _schema(story: Story, step_id: str | None) -> Schema | None:
     step = story.step(step_id) if step_id else None
     return step.schema if step else None
+
+
+def _extras(schema: Schema | None, table: str, column: str) -> tuple[str, ...]:
+    t = schema.table(table) if schema else None
+    if t is None:
+        return ()
+    out = ["UNIQUE"] if [column] in t.unique else []
+    out += ["INDEX"] if any(ix.columns == [column] for ix in t.indexes) else []
+    out += [f"FK {fk.ref_table}.{fk.ref_columns[0]}" for fk in t.foreign_keys if fk.columns == [column]]
+    return tuple(out)
 
 
 def _column(schema: Schema | None, table: str, column: str) -> Column | None:

@@ -8,8 +8,6 @@ from pathlib import Path
 from compare.model import Report
 from compare.render import markdown
 
-SCHEMA = Path(__file__).resolve().parent.parent / "schema" / "compare.schema.json"
-
 
 def write_json(report: Report, path: Path) -> None:
     path.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
