@@ -8,22 +8,23 @@ FRAMEWORKS ?= django flask fastapi
 DB ?= sqlite
 MSG ?=
 BLOG_API_TOKEN ?= demo-token
-DJANGO_PORT ?= 8001
-FLASK_PORT ?= 8002
-FASTAPI_PORT ?= 8003
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export BLOG_API_TOKEN
 # pgserver reads this when it is imported.
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
+space := $(subst ,, )
+
 ifeq ($(DB),sqlite)
 db_env =
 else ifeq ($(DB),postgresql)
 # Each app gets its own database on the project's server (`make pg-up`), or on yours if DATABASE_URL is set.
-db_env = export DATABASE_URL="$$(cd $(CURDIR) && python -m compare.pg url $(1))" &&
+db_env = export DATABASE_URL="$$(cd $(CURDIR) && python -m compare.pg url $(1))" &&$(space)
+else ifeq ($(DB),all)
+db_env = $(error DB=all is for 'make compare'; app targets take DB=sqlite or DB=postgresql)
 else
-$(error DB must be sqlite or postgresql, not '$(DB)')
+$(error DB must be sqlite, postgresql or all (compare only), not '$(DB)')
 endif
 
 .DEFAULT_GOAL := help
@@ -31,7 +32,7 @@ endif
 	$(foreach fw,django flask fastapi,$(addprefix $(fw)-,run upgrade rollback generate current history sql check seed reset))
 
 help: ## List the targets
-	@echo "Usage: make <target> [DB=sqlite|postgresql] [MSG='message'] [FRAMEWORKS='django flask fastapi']"
+	@echo "Usage: make <target> [DB=sqlite|postgresql] [MSG='message'] [PORT=...] [FRAMEWORKS='django flask fastapi']"
 	@echo
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -93,102 +94,105 @@ pg-status: venv ## Is the project's PostgreSQL server running?
 
 # --- Django: its own migrations ----------------------------------------------------------------------------
 
-django-run: venv ## Serve the Django blog on 127.0.0.1:$(DJANGO_PORT)
+django-run: PORT ?= 8001
+django-run: venv ## Serve the Django blog on 127.0.0.1:8001 (PORT=... to change)
 	@echo "API token for writes: $(BLOG_API_TOKEN)   e.g. curl -H 'Authorization: Bearer $(BLOG_API_TOKEN)' ..."
-	cd django_blog && $(call db_env,django) gunicorn config.wsgi --bind 127.0.0.1:$(DJANGO_PORT) --workers 2 --threads 4
+	cd django_blog && $(call db_env,django)gunicorn config.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --threads 4
 
 django-upgrade: venv ## Apply all migrations
-	cd django_blog && $(call db_env,django) python manage.py migrate
+	cd django_blog && $(call db_env,django)python manage.py migrate
 
 django-rollback: venv ## Roll back one migration
-	cd django_blog && $(call db_env,django) prev=$$(python manage.py showmigrations blog | \
+	cd django_blog && $(call db_env,django)prev=$$(python manage.py showmigrations blog | \
 		awk '/\[X\]/ {m[++n]=$$2} END {print (n > 1 ? m[n-1] : "zero")}') && \
 		echo "python manage.py migrate blog $$prev" && python manage.py migrate blog $$prev
 
 django-generate: venv ## Write a migration from the model changes (MSG names it)
-	cd django_blog && $(call db_env,django) python manage.py makemigrations blog $(if $(MSG),--name "$(subst $() ,_,$(MSG))")
+	cd django_blog && $(call db_env,django)python manage.py makemigrations blog $(if $(MSG),--name "$(subst $() ,_,$(MSG))")
 
 django-current: venv ## Which migrations are applied
-	cd django_blog && $(call db_env,django) python manage.py showmigrations blog
+	cd django_blog && $(call db_env,django)python manage.py showmigrations blog
 
 django-history: venv ## The migration plan
-	cd django_blog && $(call db_env,django) python manage.py showmigrations --plan blog
+	cd django_blog && $(call db_env,django)python manage.py showmigrations --plan blog
 
 django-sql: venv ## The SQL of each migration (offline, as sqlmigrate renders it)
-	cd django_blog && $(call db_env,django) for m in $$(ls blog/migrations | sed -n 's/^\(0[0-9]*_.*\)\.py$$/\1/p'); do \
+	cd django_blog && $(call db_env,django)for m in $$(ls blog/migrations | sed -n 's/^\(0[0-9]*_.*\)\.py$$/\1/p'); do \
 		echo "python manage.py sqlmigrate blog $$m"; python manage.py sqlmigrate blog $$m || exit 1; done
 
 django-check: venv ## Drift check: do models and migrations agree?
-	cd django_blog && $(call db_env,django) python manage.py makemigrations --check --dry-run
+	cd django_blog && $(call db_env,django)python manage.py makemigrations --check --dry-run
 
 django-seed: venv ## Load data/sample.json
-	cd django_blog && $(call db_env,django) python manage.py seed
+	cd django_blog && $(call db_env,django)python manage.py seed
 
 django-reset: venv ## Delete the Django app's local database
 	$(if $(filter postgresql,$(DB)),python -m compare.pg reset django,rm -f var/django.sqlite3)
 
 # --- Flask: Flask-SQLAlchemy + Flask-Migrate ----------------------------------------------------------------
 
-flask-run: venv ## Serve the Flask blog on 127.0.0.1:$(FLASK_PORT)
+flask-run: PORT ?= 8002
+flask-run: venv ## Serve the Flask blog on 127.0.0.1:8002 (PORT=... to change)
 	@echo "API token for writes: $(BLOG_API_TOKEN)   e.g. curl -H 'Authorization: Bearer $(BLOG_API_TOKEN)' ..."
-	cd flask_blog && $(call db_env,flask) gunicorn wsgi:app --bind 127.0.0.1:$(FLASK_PORT) --workers 2 --threads 4
+	cd flask_blog && $(call db_env,flask)gunicorn wsgi:app --bind 127.0.0.1:$(PORT) --workers 2 --threads 4
 
 flask-upgrade: venv ## Apply all migrations
-	cd flask_blog && $(call db_env,flask) flask db upgrade
+	cd flask_blog && $(call db_env,flask)flask db upgrade
 
 flask-rollback: venv ## Roll back one migration
-	cd flask_blog && $(call db_env,flask) flask db downgrade
+	cd flask_blog && $(call db_env,flask)flask db downgrade
 
 flask-generate: venv ## Autogenerate a migration from the model changes (MSG describes it)
-	cd flask_blog && $(call db_env,flask) flask db migrate -m "$(or $(MSG),model changes)"
+	cd flask_blog && $(call db_env,flask)flask db migrate -m "$(or $(MSG),model changes)"
 
 flask-current: venv ## The revision the database is at
-	cd flask_blog && $(call db_env,flask) flask db current
+	cd flask_blog && $(call db_env,flask)flask db current
 
 flask-history: venv ## All revisions
-	cd flask_blog && $(call db_env,flask) flask db history
+	cd flask_blog && $(call db_env,flask)flask db history
 
 flask-sql: venv ## The SQL of the upgrade (offline mode)
-	cd flask_blog && $(call db_env,flask) flask db upgrade --sql
+	cd flask_blog && $(call db_env,flask)flask db upgrade --sql
 
 flask-check: venv ## Drift check: do models and migrations agree?
-	cd flask_blog && $(call db_env,flask) flask db check
+	cd flask_blog && $(call db_env,flask)flask db check
 
 flask-seed: venv ## Load data/sample.json
-	cd flask_blog && $(call db_env,flask) flask seed
+	cd flask_blog && $(call db_env,flask)flask seed
 
 flask-reset: venv ## Delete the Flask app's local database
 	$(if $(filter postgresql,$(DB)),python -m compare.pg reset flask,rm -f var/flask.sqlite3)
 
 # --- FastAPI: SQLAlchemy 2 + Alembic -------------------------------------------------------------------------
 
-fastapi-run: venv ## Serve the FastAPI blog on 127.0.0.1:$(FASTAPI_PORT)
+fastapi-run: PORT ?= 8003
+fastapi-run: venv ## Serve the FastAPI blog on 127.0.0.1:8003 (PORT=... to change)
 	@echo "API token for writes: $(BLOG_API_TOKEN)   e.g. curl -H 'Authorization: Bearer $(BLOG_API_TOKEN)' ..."
-	cd fastapi_blog && $(call db_env,fastapi) uvicorn app.main:app --host 127.0.0.1 --port $(FASTAPI_PORT) --workers 2
+	cd fastapi_blog && $(call db_env,fastapi)uvicorn app.main:app --host 127.0.0.1 --port $(PORT) --workers 2
 
 fastapi-upgrade: venv ## Apply all migrations
-	cd fastapi_blog && $(call db_env,fastapi) alembic upgrade head
+	cd fastapi_blog && $(call db_env,fastapi)alembic upgrade head
 
 fastapi-rollback: venv ## Roll back one migration
-	cd fastapi_blog && $(call db_env,fastapi) alembic downgrade -1
+	cd fastapi_blog && $(call db_env,fastapi)alembic downgrade -1
 
 fastapi-generate: venv ## Autogenerate a migration from the model changes (MSG describes it)
-	cd fastapi_blog && $(call db_env,fastapi) alembic revision --autogenerate -m "$(or $(MSG),model changes)"
+	cd fastapi_blog && $(call db_env,fastapi)alembic revision --autogenerate -m "$(or $(MSG),model changes)"
 
 fastapi-current: venv ## The revision the database is at
-	cd fastapi_blog && $(call db_env,fastapi) alembic current
+	cd fastapi_blog && $(call db_env,fastapi)alembic current
 
 fastapi-history: venv ## All revisions
-	cd fastapi_blog && $(call db_env,fastapi) alembic history
+	cd fastapi_blog && $(call db_env,fastapi)alembic history
 
 fastapi-sql: venv ## The SQL of the upgrade (offline mode)
-	cd fastapi_blog && $(call db_env,fastapi) alembic upgrade head --sql
+	cd fastapi_blog && $(call db_env,fastapi)alembic upgrade head --sql
 
 fastapi-check: venv ## Drift check: do models and migrations agree?
-	cd fastapi_blog && $(call db_env,fastapi) alembic check
+	cd fastapi_blog && $(call db_env,fastapi)alembic check
 
 fastapi-seed: venv ## Load data/sample.json
-	cd fastapi_blog && $(call db_env,fastapi) python -m app.seed
+	cd fastapi_blog && $(call db_env,fastapi)python -m app.seed
 
 fastapi-reset: venv ## Delete the FastAPI app's local database
 	$(if $(filter postgresql,$(DB)),python -m compare.pg reset fastapi,rm -f var/fastapi.sqlite3)
