@@ -87,25 +87,34 @@ class StoryRunner:
             tool_versions={p: metadata.version(p) for p in adapter.packages},
         )
         self.dir = run_dir / f"{adapter.name}-{variant}-{backend.name}"
+        self.url: str | None = None
+        self.engine: sa.Engine | None = None
+        self._t0 = time.perf_counter()
 
     def run(self) -> Story:
-        t0 = time.perf_counter()
+        """Run every step until one fails, then the checks; the database is dropped at the end."""
+        try:
+            if self.start():
+                for n in range(len(self.scenario.steps)):
+                    if not self.run_step(n).ok:
+                        break
+                self.story.checks = checks.run_all(self.story, self.adapter, self.scenario, self.variant)
+        finally:
+            self.finish()
+        return self.story
+
+    # --- one step at a time (teaching mode drives these) -----------------------------------------------
+
+    def start(self) -> bool:
+        """Copy the app into the sandbox and create its database; False, recorded as a failed step, if it cannot."""
+        self._t0 = time.perf_counter()
         self.dir.mkdir(parents=True)
         self.story.sandbox = str(self.dir)
-        url = None
         try:
-            url = self.backend.create(self.dir, f"{self.adapter.name}_{self.story.variant}")
+            self.url = self.backend.create(self.dir, f"{self.adapter.name}_{self.story.variant}")
             safe_line = self.scenario.variants["safe"].fields[self.adapter.name]
-            self.sandbox = Sandbox(self.adapter, self.dir, url, safe_line, self.timeout)
-            self.engine = self.backend.engine(url)
-            for n, spec in enumerate(self.scenario.steps):
-                self.progress(self.story, None, n)
-                step = self.execute(spec)
-                self.story.steps.append(step)
-                self.progress(self.story, step, n + 1)
-                if not step.ok:
-                    break
-            self.story.checks = checks.run_all(self.story, self.adapter, self.scenario, self.variant)
+            self.sandbox = Sandbox(self.adapter, self.dir, self.url, safe_line, self.timeout)
+            self.engine = self.backend.engine(self.url)
         except SandboxError as exc:
             self.story.steps.append(
                 Step(
@@ -118,12 +127,26 @@ class StoryRunner:
                 )
             )
             self.progress(self.story, self.story.steps[-1], len(self.scenario.steps))
-        finally:
-            if getattr(self, "engine", None) is not None:
-                self.engine.dispose()
-            if url:
-                self.backend.drop(url)
-            self.story.seconds = round(time.perf_counter() - t0, 3)
+            return False
+        return True
+
+    def run_step(self, n: int) -> Step:
+        """Run the scenario's n-th step, record it in the story and return it."""
+        self.progress(self.story, None, n)
+        step = self.execute(self.scenario.steps[n])
+        self.story.steps.append(step)
+        self.progress(self.story, step, n + 1)
+        return step
+
+    def finish(self) -> Story:
+        """Release and drop the database (the sandbox's files stay); safe to call more than once."""
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+        if self.url:
+            self.backend.drop(self.url)
+            self.url = None
+        self.story.seconds = round(time.perf_counter() - self._t0, 3)
         return self.story
 
     # --- steps ------------------------------------------------------------------------------------------

@@ -36,11 +36,10 @@ def compare(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def tree_digest(*roots: Path) -> dict[str, str]:
+    files = [p for root in roots for p in ([root] if root.is_file() else sorted(root.rglob("*")))]
     return {
         str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-        for root in roots
-        if root.exists()
-        for p in sorted(root.rglob("*"))
+        for p in files
         if p.is_file() and "__pycache__" not in p.parts
     }
 
@@ -53,7 +52,8 @@ def sandboxes() -> set[str]:
 def run(tmp_path_factory):
     """One real run of every framework and variant; with what the repo looked like before it."""
     out = tmp_path_factory.mktemp("reports")
-    watched = [REPO / "var", *(REPO / a.app_dir for a in ADAPTERS.values())]
+    # the apps' own databases and migration folders (not var/pg, where a PostgreSQL server may be running)
+    watched = [*(REPO / "var").glob("*.sqlite3"), *(REPO / a.app_dir for a in ADAPTERS.values())]
     before, temp_before = tree_digest(*watched), sandboxes()
     proc = compare("run", "--out", str(out))
     data = json.loads((out / "compare.json").read_text())
