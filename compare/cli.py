@@ -35,7 +35,8 @@ def build_parser() -> Parser:
         description="Replay the migration story with the real tools (init, generate, upgrade, seed, change the "
         "model, generate, upgrade, drift check, rollback, re-apply) for each framework, in parallel, in throwaway "
         "sandboxes; inspect the real database after every step; print the result side by side and write "
-        "compare.json and compare.md. Exit 0: every step and check as expected; 1: some failed; 2: usage error.",
+        "compare.json, compare.md and compare.html. "
+        "Exit 0: every step and check as expected; 1: some failed; 2: usage error.",
     )
     run.add_argument(
         "--framework",
@@ -69,7 +70,7 @@ def build_parser() -> Parser:
         type=Path,
         default=REPO / "reports",
         metavar="DIR",
-        help="where to write compare.json and compare.md (default: reports/)",
+        help="where to write compare.json, compare.md and compare.html (default: reports/)",
     )
     run.add_argument(
         "--keep-sandbox",

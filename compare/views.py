@@ -52,7 +52,7 @@ class Difference:
     frameworks: tuple[str, ...]
     backends: tuple[str, ...]
     text: str
-    variants: tuple[str, ...] = ("tutorial", "safe")
+    variants: tuple[str, ...] | None = None  # None: every variant
 
 
 @cache
@@ -69,7 +69,10 @@ def explain(where: str, aspect: str, backend: str, variant: str) -> Difference |
         (
             d
             for d in known_differences()
-            if d.where == where and d.aspect == aspect and backend in d.backends and variant in d.variants
+            if d.where == where
+            and d.aspect == aspect
+            and backend in d.backends
+            and (d.variants is None or variant in d.variants)
         ),
         None,
     )

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from compare.model import Report
-from compare.render import markdown
+from compare.render import html, markdown
 
 
 def write_json(report: Report, path: Path) -> None:
@@ -16,7 +16,8 @@ def write_json(report: Report, path: Path) -> None:
 def write_all(report: Report, out: Path) -> list[Path]:
     """Write compare.json and compare.md (and every other file format) into `out`; return their paths."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "compare.json", out / "compare.md"]
+    paths = [out / "compare.json", out / "compare.md", out / "compare.html"]
     write_json(report, paths[0])
     paths[1].write_text(markdown.render(report), encoding="utf-8")
+    paths[2].write_text(html.render(report), encoding="utf-8")
     return paths

@@ -1,7 +1,9 @@
 """Loaded by every tool call the harness makes (through PYTHONPATH): records the SQL the database executes.
 
 SQLite reports each statement it runs, with bound values expanded, through the connection's trace callback.
-For psycopg, every statement sent to the server is recorded. Lines go to the file named by COMPARE_SQL_LOG.
+For psycopg (PostgreSQL), every statement sent to the server is recorded, bound values inlined, with the
+transaction control psycopg sends by itself (BEGIN, COMMIT, ROLLBACK, SAVEPOINT), in the order they were sent.
+Lines go to the file named by COMPARE_SQL_LOG.
 Nothing else changes: the tools run as they would for a user.
 """
 
@@ -32,21 +34,58 @@ def _install():
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         return
     import psycopg
+    from psycopg._connection_base import BaseConnection
 
-    for cls in (psycopg.Cursor, psycopg.ServerCursor):
-        for name in ("execute", "executemany"):
-            _wrap(cls, name)
+    # Statements: every execute of a client- or server-binding cursor (server-side cursors go through the
+    # connection's internal commands below), with the bound values rendered as psycopg's client-side binding would.
+    psycopg.Cursor.execute = _traced_execute(psycopg.Cursor.execute)
+    psycopg.Cursor.executemany = _traced_executemany(psycopg.Cursor.executemany)
+    # Internal commands psycopg sends by itself: the implicit BEGIN, COMMIT, ROLLBACK, savepoints of
+    # conn.transaction(), DECLARE of server-side cursors. Private, but the only place they all pass through.
+    BaseConnection._exec_command = _traced_command(BaseConnection._exec_command)
 
 
-def _wrap(cls, name):
-    original = getattr(cls, name)
+def _text(cursor, query, params=None):
+    """The statement as the server runs it, bound values inlined; the bare query if that cannot be done."""
+    import psycopg
 
-    def method(self, query, *args, **kwargs):
-        text = query if isinstance(query, str) else query.as_string(self) if hasattr(query, "as_string") else str(query)
-        _record(text if isinstance(text, str) else text.decode())
-        return original(self, query, *args, **kwargs)
+    try:
+        return psycopg.ClientCursor(cursor.connection).mogrify(query, params)
+    except Exception:
+        text = query.as_string(cursor.connection) if hasattr(query, "as_string") else query
+        return text.decode() if isinstance(text, bytes) else str(text)
 
-    setattr(cls, name, method)
+
+# Statements are recorded once psycopg has sent them (failing ones too): after the BEGIN it sends first.
+def _traced_execute(original):
+    def execute(self, query, params=None, **kwargs):
+        try:
+            return original(self, query, params, **kwargs)
+        finally:
+            _record(_text(self, query, params))
+
+    return execute
+
+
+def _traced_executemany(original):
+    def executemany(self, query, params_seq, **kwargs):
+        params_seq = list(params_seq)
+        try:
+            return original(self, query, params_seq, **kwargs)
+        finally:
+            for params in params_seq:
+                _record(_text(self, query, params))
+
+    return executemany
+
+
+def _traced_command(original):
+    def exec_command(self, command, *args, **kwargs):
+        text = command.as_string(self) if hasattr(command, "as_string") else command
+        _record(text.decode() if isinstance(text, bytes) else text)
+        return original(self, command, *args, **kwargs)
+
+    return exec_command
 
 
 if _log_path:

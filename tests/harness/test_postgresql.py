@@ -1,0 +1,134 @@
+"""The compare harness, run for real on PostgreSQL (safe variant, every framework), on a throwaway server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from compare import pg, runner, views
+from compare.adapters import ADAPTERS
+from compare.backends import BACKENDS, PostgresBackend
+from compare.model import Report
+from compare.sandbox import SandboxError
+from compare.scenario import load
+from tests.postgres import PgServer
+
+pytestmark = [pytest.mark.harness, pytest.mark.postgresql]
+
+FRAMEWORKS = list(ADAPTERS)
+
+
+class RecordingBackend(PostgresBackend):
+    """The real backend, noting the databases it creates (to check that each one is dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: list[str] = []
+
+    def create(self, story_dir: Path, name: str) -> str:
+        url = super().create(story_dir, name)
+        self.created.append(url)
+        return url
+
+
+@pytest.fixture(scope="module")
+def run(pg_server: PgServer) -> dict:
+    backend = RecordingBackend()
+    before = pg.databases(pg_server.url)
+    report, _ = runner.run(load(), FRAMEWORKS, ["safe"], [backend])
+    return {"report": report, "backend": backend, "before": before, "after": pg.databases(pg_server.url)}
+
+
+def db_name(url: str) -> str:
+    return sa.make_url(url).database
+
+
+def story_of(run: dict, framework: str):
+    report: Report = run["report"]
+    return report.story(framework, "safe", "postgresql")
+
+
+def posts_column(story, step_id: str, column: str = "read_count"):
+    table = story.step(step_id).schema.table("posts")
+    return table.column(column) if table else None
+
+
+def test_registered():
+    assert BACKENDS["postgresql"] is PostgresBackend and PostgresBackend.title == "PostgreSQL"
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_safe_story_passes_on_postgresql(run: dict, framework: str):
+    story = story_of(run, framework)
+    failed = [(s.id, s.error) for s in story.steps if not s.ok]
+    failed += [(c.name, c.detail) for c in story.checks if not c.passed]
+    assert story.ok and not failed, failed
+    assert len(story.steps) == len(load().steps) and story.checks
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_read_count_added_dropped_and_readded(run: dict, framework: str):
+    story = story_of(run, framework)
+    added = posts_column(story, "upgrade_change")
+    assert added is not None and (added.type, added.nullable, added.default) == ("integer", False, "0")
+    assert posts_column(story, "rollback") is None
+    assert posts_column(story, "reapply") == added
+    # the ids show the database really was PostgreSQL (SQLite's would be rowid / autoincrement)
+    assert posts_column(story, "upgrade_change", "id").autoincrement in {"identity", "serial"}
+    rows = story.step("upgrade_change").data.rows["posts"]
+    assert [r["read_count"] for r in rows] == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_no_table_rebuild_on_postgresql(run: dict, framework: str):
+    story = story_of(run, framework)
+    for step_id in ("upgrade_change", "rollback", "reapply"):
+        step = story.step(step_id)
+        assert views.rebuilt_tables(step) == []
+        ddl = [s.sql for s in step.sql if s.kind == "ddl"]
+        assert len(ddl) == 1 and "read_count" in ddl[0] and ddl[0].upper().startswith("ALTER TABLE"), ddl
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_sql_trace_records_transactions_and_values(run: dict, framework: str):
+    story = story_of(run, framework)
+    step = story.step("upgrade_change")
+    sql = [s.sql for s in step.sql]
+    alter = next(i for i, s in enumerate(sql) if s.upper().startswith("ALTER TABLE"))
+    # psycopg's own BEGIN / COMMIT are recorded, in the order they were sent
+    assert "BEGIN" in sql[:alter] and "COMMIT" in sql[alter:]
+    # bound values are inlined, as in the SQLite trace: no placeholder is left in any statement
+    placeholders = [s for st in story.steps for s in st.sql if "%s" in s.sql or "%(" in s.sql]
+    assert placeholders == []
+    # the tool's bookkeeping write names the migration it applied, as a literal
+    newest = step.schema.version[-1].split(".")[-1]
+    assert any(s.kind == "dml" and f"'{newest}'" in s.sql for s in step.sql), sql
+
+
+def test_every_database_the_run_created_is_dropped(run: dict):
+    created = {db_name(u) for u in run["backend"].created}
+    assert len(created) == len(FRAMEWORKS)
+    assert all(name.startswith(f"lab_{run['backend'].run_id}_") for name in created)
+    assert created.isdisjoint(run["after"]) and run["after"] == run["before"]
+
+
+def test_report_names_the_server(run: dict):
+    assert run["report"].environment["PostgreSQL"].split(".")[0].isdigit()
+
+
+def test_parallel_runs_never_share_a_database(pg_server: PgServer, tmp_path: Path):
+    first, second = PostgresBackend(), PostgresBackend()
+    urls = [first.create(tmp_path, "django_safe"), second.create(tmp_path, "django_safe")]
+    try:
+        assert urls[0] != urls[1]
+        with pytest.raises(SandboxError, match="already exists"):
+            first.create(tmp_path, "django_safe")  # never silently reuse a database
+        # the harness's own sessions are in UTC, whatever the server's default
+        with first.engine(urls[0]).connect() as conn:
+            assert conn.exec_driver_sql("SHOW timezone").scalar() == "UTC"
+    finally:
+        first.drop(urls[0])
+        second.drop(urls[1])
+    assert not {db_name(u) for u in urls} & set(pg.databases(pg_server.url, "lab_"))

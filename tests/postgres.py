@@ -1,0 +1,82 @@
+"""The `pg_server` fixture: a throwaway project PostgreSQL server, started and stopped through the real CLI.
+
+Its data lives in a temp directory (COMPARE_PG_DATA), never in var/pg. When the server cannot start, the tests
+that need it fail in CI (CI=true) and skip elsewhere, saying how to enable them. tests/conftest.py provides it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from compare import pg
+
+REPO = Path(__file__).resolve().parents[2]
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+HOW_TO_ENABLE = (
+    "the postgresql tests need the pgserver package (`make venv`) and a machine where `make pg-up` works; "
+    "with CI=true they fail instead of skipping"
+)
+
+
+def pg_env(data: Path, **extra: str) -> dict[str, str]:
+    """The environment for a compare.pg call on the server whose data is in `data` (no DATABASE_URL of yours)."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(COMPARE_PG_DATA=str(data), **extra)
+    return env
+
+
+def pg_cli(*args: str, data: Path, timeout: float = 120, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run `python -m compare.pg ARGS` for real, on the server whose data is in `data`."""
+    return subprocess.run(
+        [sys.executable, "-m", "compare.pg", *args],
+        cwd=REPO,
+        env=pg_env(data, **extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def unavailable(reason: str) -> NoReturn:
+    """The server could not start: fail in CI, skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f"PostgreSQL could not start, and CI must run the postgresql tests: {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL could not start ({reason}); {HOW_TO_ENABLE}")
+
+
+def start(data: Path) -> subprocess.CompletedProcess:
+    """`python -m compare.pg up` on `data`; fails or skips (see `unavailable`) if the server does not start."""
+    proc = pg_cli("up", data=data)
+    if proc.returncode != 0:
+        unavailable(proc.stderr.strip() or f"exit code {proc.returncode}")
+    return proc
+
+
+@dataclass
+class PgServer:
+    data: Path  # its data directory (COMPARE_PG_DATA)
+    url: str  # admin URL (database postgres)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    """A running project server for the session, in a temp data dir; COMPARE_PG_DATA points at it meanwhile."""
+    data = tmp_path_factory.mktemp("pg") / "data"
+    start(data)
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("COMPARE_PG_DATA", str(data))
+            env.delenv("DATABASE_URL", raising=False)
+            url = pg.running_url()
+            assert url, f"`python -m compare.pg up` exited 0, but no server answers in {data}"
+            yield PgServer(data, url)
+    finally:
+        pg_cli("down", data=data)
