@@ -139,6 +139,7 @@ class Story:
     checks: list[Check] = field(default_factory=list)
     sandbox: str | None = None
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # what the harness could not clean up
 
     @property
     def key(self) -> str:

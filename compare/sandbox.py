@@ -33,7 +33,7 @@ _SCRUB = (
 
 
 class SandboxError(Exception):
-    """The app in the repo is not what the scenario expects."""
+    """A story's sandbox cannot be prepared: the app is not what the scenario expects, or its database failed."""
 
 
 @dataclass

@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 Command = tuple[str, ...]
+BACKENDS = ("sqlite", "postgresql")  # every app runs on both; the database_url fixture makes them
 
 
 @dataclass(frozen=True)

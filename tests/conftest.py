@@ -7,19 +7,32 @@ from pathlib import Path
 
 import pytest
 
-from tests.apps import APPS_BY_NAME, NAMES
+from compare import pg
+from tests.apps import APPS_BY_NAME, BACKENDS, NAMES
+from tests.postgres import pg_server  # noqa: F401  (a fixture)
 from tests.support import TOKEN, Api, LiveServer
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that run on PostgreSQL carry the postgresql marker (select them with -m postgresql)."""
+    for item in items:
+        if "-postgresql" in item.name:
+            item.add_marker(pytest.mark.postgresql)
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str]:
-    """Factory of URLs of fresh, empty databases (today a SQLite file; the one place to add PostgreSQL)."""
+def database_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Callable[..., str]:
+    """Factory of URLs of fresh, empty databases: a SQLite file, or a new database on the test PostgreSQL server."""
     root = tmp_path_factory.mktemp("databases")
     numbers = itertools.count(1)
 
-    def make(name: str) -> str:
-        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
-        return f"sqlite:///{root / f'{next(numbers):03d}-{slug}.sqlite3'}"
+    def make(name: str, backend: str = "sqlite") -> str:
+        slug = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
+        number = next(numbers)
+        if backend == "postgresql":
+            server = request.getfixturevalue("pg_server")  # skips or fails (CI) when no server can start
+            return pg.create_database(f"t{number:03d}_{slug}"[:63], server.url, exist_ok=False)
+        return f"sqlite:///{root / f'{number:03d}-{slug}.sqlite3'}"
 
     return make
 
@@ -30,17 +43,18 @@ class ServerPool:
     def __init__(self, database_url: Callable[[str], str], log_dir: Path):
         self.database_url = database_url
         self.log_dir = log_dir
-        self.servers: dict[tuple[str, str | None], LiveServer] = {}
-        self.failures: dict[tuple[str, str | None], str] = {}
+        self.servers: dict[tuple[str, str, str | None], LiveServer] = {}
+        self.failures: dict[tuple[str, str, str | None], str] = {}
 
-    def get(self, name: str, token: str | None = TOKEN) -> LiveServer:
-        """The server of framework `name` run with BLOG_API_TOKEN=`token` (None: unset)."""
-        key = (name, token)
+    def get(self, name: str, backend: str = "sqlite", token: str | None = TOKEN) -> LiveServer:
+        """The server of framework `name` on `backend`, run with BLOG_API_TOKEN=`token` (None: unset)."""
+        key = (name, backend, token)
         if key in self.failures:  # do not wait again for a server that could not start
             pytest.fail(self.failures[key], pytrace=False)
         if key not in self.servers:
-            label = name if token else f"{name}-without-token"
-            server = LiveServer(APPS_BY_NAME[name], self.database_url(label), token, self.log_dir / f"{label}.log")
+            label = f"{name}-{backend}" + ("" if token else "-without-token")
+            url = self.database_url(label, backend)
+            server = LiveServer(APPS_BY_NAME[name], url, token, self.log_dir / f"{label}.log")
             try:
                 server.start()
             except pytest.fail.Exception as error:
@@ -62,10 +76,11 @@ def servers(database_url, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     pool.stop_all()
 
 
-@pytest.fixture(params=NAMES)
+@pytest.fixture(params=[(n, b) for b in BACKENDS for n in NAMES], ids=lambda p: f"{p[0]}-{p[1]}")
 def server(request: pytest.FixtureRequest, servers: ServerPool) -> LiveServer:
-    """The live server of each framework in turn (the contract tests are parametrised by this fixture)."""
-    return servers.get(request.param)
+    """The live server of each framework on each backend in turn (the contract tests are parametrised by this)."""
+    name, backend = request.param
+    return servers.get(name, backend)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from compare import pg
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 HOW_TO_ENABLE = (
     "the postgresql tests need the pgserver package (`make venv`) and a machine where `make pg-up` works; "

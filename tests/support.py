@@ -179,6 +179,11 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
+    @property
+    def backend(self) -> str:
+        """sqlite or postgresql."""
+        return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
+
     def start(self) -> None:
         run(self.app, self.app.upgrade, self.database_url)
         with self.log_path.open("wb") as log:

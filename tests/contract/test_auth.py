@@ -72,7 +72,7 @@ def test_a_server_with_a_token_does_not_warn(server):
 @pytest.fixture
 def tokenless(server, servers):
     """The same app started without BLOG_API_TOKEN, on its own database."""
-    unset = servers.get(server.app.name, token=None)
+    unset = servers.get(server.app.name, server.backend, token=None)
     unset.db.reset()
     return unset
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.apps import NAMES
+from tests.apps import BACKENDS, NAMES
 from tests.support import Api
 
 pytestmark = pytest.mark.contract
@@ -104,10 +104,11 @@ def play(api: Api) -> list[tuple[str, int, bytes]]:
     return answers
 
 
-def test_the_three_apps_answer_the_same(servers):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_three_apps_answer_the_same(servers, backend):
     sessions = {}
     for name in NAMES:
-        with Api(servers.get(name)) as api:
+        with Api(servers.get(name, backend)) as api:
             sessions[name] = play(api)
     reference, *others = NAMES
     differences = []

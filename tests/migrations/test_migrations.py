@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
-from tests.apps import APPS_BY_NAME, NAMES, REPO, App
+from tests.apps import APPS_BY_NAME, BACKENDS, NAMES, REPO, App
 from tests.support import Database, as_utc, run
 
 pytestmark = pytest.mark.migrations
@@ -20,9 +20,14 @@ def app(request) -> App:
     return APPS_BY_NAME[request.param]
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def db(app, database_url, request):
-    database = Database(database_url(request.node.name))
+def db(app, backend, database_url, request):
+    database = Database(database_url(request.node.name, backend))
     yield database
     database.engine.dispose()
 
