@@ -171,7 +171,8 @@ def failed_step_leaves_no_trace(ctx: Context) -> tuple[bool, str, str]:
     before, after = steps[failed - 1], steps[failed]
     diff = _schema_diff(before.schema, after.schema)
     if diff:
-        return False, f"'{after.title}' failed and left the schema changed", diff
+        changes = ", ".join(_changed_columns(before.schema, after.schema)) or "constraints or version changed"
+        return False, f"'{after.title}' failed and left the schema changed: {changes}", diff
     if _rows_of(before) != _rows_of(after):
         return False, f"'{after.title}' failed and left the rows changed", ""
     return True, f"'{after.title}' failed ({after.error}); schema, version table and rows are as before it", ""
@@ -206,6 +207,13 @@ def _rows(ctx: Context, step_id: str) -> dict[str, list[dict]]:
     return {
         t: [{k: v for k, v in r.items() if k != field} for r in rows] for t, rows in (data.rows if data else {}).items()
     }
+
+
+def _changed_columns(a: Schema | None, b: Schema | None) -> list[str]:
+    def cols(s: Schema | None) -> set[str]:
+        return {f"{t.name}.{c.name}" for t in (s.tables if s else []) for c in t.columns}
+
+    return [f"{c} added" for c in sorted(cols(b) - cols(a))] + [f"{c} removed" for c in sorted(cols(a) - cols(b))]
 
 
 def _rows_of(step: Step) -> dict:

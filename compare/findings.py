@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 
 from compare import views
-from compare.model import Finding, Report, Story
+from compare.model import Finding, Report
 from compare.scenario import Scenario
 
 Rule = Callable[[Report, Scenario], Iterator[Finding]]
@@ -19,7 +19,19 @@ def rule(fn: Rule) -> Rule:
 
 
 def derive(report: Report, scenario: Scenario) -> list[Finding]:
-    return [f for r in RULES for f in r(report, scenario)]
+    """Every rule's findings, the rows' fate first and the run's bookkeeping last."""
+    order = [
+        "old_rows",
+        "rebuilds",
+        "manual_edits",
+        "database_default",
+        "failed_steps",
+        "empty_migrations",
+        "schema_differences",
+        "tool_time",
+    ]
+    rules = sorted(RULES, key=lambda r: order.index(r.__name__) if r.__name__ in order else len(order))
+    return [f for r in rules for f in r(report, scenario)]
 
 
 def _names(frameworks: list[str]) -> str:
@@ -30,21 +42,6 @@ def _names(frameworks: list[str]) -> str:
 def _variant(report: Report, variant: str, backend: str) -> str:
     more = len(views.backends(report)) > 1
     return f"{variant} variant" + (f", {backend}" if more else "")
-
-
-@rule
-def failed_steps(report: Report, scenario: Scenario) -> Iterator[Finding]:
-    for s in report.stories:
-        fails = scenario.variants[s.variant].fails
-        for step in s.steps:
-            if step.ok:
-                continue
-            known = next((f.reason for f in fails if f.step == step.id and s.framework in f.frameworks), None)
-            why = f" As expected: {known}." if known and step.expected_failure else ""
-            text = (
-                f"{views.tool_title(s.framework)} ({_variant(report, s.variant, s.backend)}): '{step.title}' failed: "
-            )
-            yield Finding("failed_step", f"{text}{step.error}.{why}", [s.framework], s.variant, s.backend)
 
 
 @rule
@@ -133,6 +130,54 @@ def database_default(report: Report, scenario: Scenario) -> Iterator[Finding]:
 
 
 @rule
+def failed_steps(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    for s in report.stories:
+        fails = scenario.variants[s.variant].fails
+        for step in s.steps:
+            if step.ok:
+                continue
+            known = next((f.reason for f in fails if f.step == step.id and s.framework in f.frameworks), None)
+            why = f" As expected: {known}." if known and step.expected_failure else ""
+            text = (
+                f"{views.tool_title(s.framework)} ({_variant(report, s.variant, s.backend)}): '{step.title}' failed: "
+            )
+            error = (step.error or "").rstrip(".")
+            yield Finding("failed_step", f"{text}{error}.{why}", [s.framework], s.variant, s.backend)
+
+
+@rule
+def left_behind(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    """What a migration that failed midway left in the database, per backend (transactional DDL or not)."""
+    for variant, backend, stories in views.groups(report):
+        clean, dirty = [], []
+        for s in stories:
+            check = next((c for c in s.checks if c.name == "failed_step_leaves_no_trace"), None)
+            failed = next((st for st in s.steps if not st.ok), None)
+            if check is None or failed is None or failed.kind != "upgrade":
+                continue
+            (clean if check.passed else dirty).append(s.framework)
+        where = _variant(report, variant, backend)
+        if dirty:
+            yield Finding(
+                "left_behind",
+                f"The failed upgrade left changes behind in {_names(dirty)} ({where}): the "
+                "statements before the failing one stayed, and the version table does not know.",
+                dirty,
+                variant,
+                backend,
+            )
+        if clean:
+            yield Finding(
+                "left_behind",
+                f"The failed upgrade left nothing behind in {_names(clean)} ({where}): "
+                "schema, version table and rows are exactly as before it.",
+                clean,
+                variant,
+                backend,
+            )
+
+
+@rule
 def schema_differences(report: Report, scenario: Scenario) -> Iterator[Finding]:
     for variant, backend, stories in views.groups(report):
         for row in views.schema_rows(stories, "upgrade_change"):
@@ -180,7 +225,3 @@ def tool_time(report: Report, scenario: Scenario) -> Iterator[Finding]:
             for fw, t in sorted(totals.items(), key=lambda kv: kv[1])
         )
         yield Finding("tool_time", f"Time spent in the tools' own commands: {parts}.", list(totals))
-
-
-def story_title(s: Story) -> str:
-    return f"{views.tool_title(s.framework)} / {s.variant} / {s.backend}"

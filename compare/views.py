@@ -117,10 +117,12 @@ class SchemaRow:
         return " ".join([describe(self.cells.get(framework)), *self.extras.get(framework, ())])
 
 
-def schema_rows(stories: list[Story], step_id: str, previous: str | None = None) -> list[SchemaRow]:
+def schema_rows(
+    stories: list[Story], step_id: str, previous: str | None = None, key: str = "framework"
+) -> list[SchemaRow]:
     """Columns of every table after `step_id`, aligned across frameworks, marked with what differs and changed."""
-    snaps = {s.framework: _schema(s, step_id) for s in stories}
-    prev = {s.framework: _schema(s, previous) for s in stories} if previous else {}
+    snaps = {getattr(s, key): _schema(s, step_id) for s in stories}
+    prev = {getattr(s, key): _schema(s, previous) for s in stories} if previous else {}
     keys: dict[tuple[str, str, bool], None] = {}
     for schema in list(snaps.values()) + list(prev.values()):
         if schema is None:
@@ -141,7 +143,7 @@ def schema_rows(stories: list[Story], step_id: str, previous: str | None = None)
             differs += ["constraints"] if len(set(extras.values())) > 1 else []
             for aspect in differs:
                 row.differs.append(aspect)
-                if d := explain(f"{table}.{column}", aspect, backend, variant):
+                if key == "framework" and (d := explain(f"{table}.{column}", aspect, backend, variant)):
                     row.known.append(d)
         for fw, old_schema in prev.items():
             old, new = _column(old_schema, table, column), cells.get(fw)
@@ -261,3 +263,55 @@ def mermaid(schema: Schema | None) -> str:
         for fk in t.foreign_keys:
             out.append(f'    {fk.ref_table} ||--o{{ {t.name} : "{", ".join(fk.columns)}"')
     return "\n".join(out)
+
+
+# --- the same framework on each backend -----------------------------------------------------------------
+
+
+@dataclass
+class BackendComparison:
+    """One framework and variant on every backend that ran, side by side (cells keyed by backend)."""
+
+    framework: str
+    variant: str
+    backends: list[str]
+    rows: list[SchemaRow]
+    facts: list[tuple[str, dict[str, str]]]
+
+
+def backend_comparisons(report: Report, step_id: str = "upgrade_change") -> list[BackendComparison]:
+    """For each framework and variant: schema after `step_id`, its DDL, rebuilds and timings, per backend."""
+    if len(backends(report)) < 2:
+        return []
+    out = []
+    for variant in variants(report):
+        for fw in frameworks(report):
+            stories = [s for s in report.stories if s.framework == fw and s.variant == variant]
+            steps = {s.backend: s.step(step_id) for s in stories}
+            facts = [
+                ("DDL executed", {b: _ddl_summary(st) for b, st in steps.items()}),
+                ("Table rebuilt", {b: ", ".join(rebuilt_tables(st)) or "no" if st else "-" for b, st in steps.items()}),
+                ("In a transaction", {b: _transactional(st) for b, st in steps.items()}),
+                ("Step time", {b: f"{st.seconds:.2f} s" if st else "-" for b, st in steps.items()}),
+                ("All tool calls", {s.backend: f"{s.tool_seconds:.1f} s" for s in stories}),
+            ]
+            rows = [r for r in schema_rows(stories, step_id, "seed", key="backend") if not r.bookkeeping]
+            out.append(BackendComparison(fw, variant, [s.backend for s in stories], rows, facts))
+    return out
+
+
+def _ddl_summary(step: Step | None) -> str:
+    if step is None:
+        return "not reached"
+    ddl = [s for s in step.sql if s.kind == "ddl"]
+    return f"{len(ddl)} statement{'s' if len(ddl) != 1 else ''}" + ("" if step.ok else " (the step failed)")
+
+
+def _transactional(step: Step | None) -> str:
+    if step is None:
+        return "-"
+    kinds = [s.kind for s in step.sql if s.kind != "query"]
+    first_ddl = next((i for i, k in enumerate(kinds) if k == "ddl"), None)
+    if first_ddl is None:
+        return "no DDL"
+    return "yes" if "tx" in kinds[:first_ddl] else "no"

@@ -82,6 +82,23 @@ def render(report: Report, console: Console) -> None:
             checks.add_row(name, *cells)
         console.print(checks)
 
+    for c in views.backend_comparisons(report):
+        grid = Table(
+            title=f"{views.tool_title(c.framework)}, {c.variant} variant: {' vs '.join(c.backends)}", expand=True
+        )
+        grid.add_column("", no_wrap=True)
+        for b in c.backends:
+            grid.add_column(b)
+        for label, cells in c.facts:
+            grid.add_row(Text(label, style="bold"), *(cells.get(b, "-") for b in c.backends))
+        for r in c.rows:
+            style = "yellow" if r.differs else ""
+            grid.add_row(
+                f"{r.table}.{r.column}",
+                *(Text(r.text(b), style=MARK.get(r.change.get(b, ""), style)) for b in c.backends),
+            )
+        console.print(grid)
+
     console.rule("[bold]Findings")
     for f in report.findings:
         console.print(f" - {f.text}")

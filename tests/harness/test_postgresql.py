@@ -1,4 +1,4 @@
-"""The compare harness, run for real on PostgreSQL (safe variant, every framework), on a throwaway server."""
+"""The compare harness, run for real on PostgreSQL (every framework and variant), on a throwaway server."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class RecordingBackend(PostgresBackend):
 def run(pg_server: PgServer) -> dict:
     backend = RecordingBackend()
     before = pg.databases(pg_server.url)
-    report, _ = runner.run(load(), FRAMEWORKS, ["safe"], [backend])
+    report, _ = runner.run(load(), FRAMEWORKS, list(load().variants), [backend])
     return {"report": report, "backend": backend, "before": before, "after": pg.databases(pg_server.url)}
 
 
@@ -53,6 +53,26 @@ def story_of(run: dict, framework: str):
 def posts_column(story, step_id: str, column: str = "read_count"):
     table = story.step(step_id).schema.table("posts")
     return table.column(column) if table else None
+
+
+@pytest.mark.parametrize(("framework", "values"), [("django", {0}), ("flask", {None}), ("fastapi", {None})])
+def test_tutorial_variant_old_rows_on_postgresql(run: dict, framework: str, values: set):
+    story = run["report"].story(framework, "tutorial", "postgresql")
+    rows = story.step("upgrade_change").data.rows["posts"]
+    assert {r["read_count"] for r in rows} == values
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_a_failed_upgrade_leaves_nothing_behind_on_postgresql(run: dict, framework: str):
+    """Transactional DDL: the ADD COLUMN that worked before the failing one is rolled back with it."""
+    story = run["report"].story(framework, "unsafe", "postgresql")
+    failed = story.step("upgrade_change")
+    assert not failed.ok and failed.expected_failure and "NotNullViolation" in failed.error
+    assert posts_column(story, "upgrade_change", "subtitle") is None
+    assert failed.schema.version == story.step("seed").schema.version
+    trace = next(c for c in story.checks if c.name == "failed_step_leaves_no_trace")
+    assert trace.passed and trace.expected
+    assert story.ok
 
 
 def test_registered():
@@ -109,7 +129,7 @@ def test_sql_trace_records_transactions_and_values(run: dict, framework: str):
 
 def test_every_database_the_run_created_is_dropped(run: dict):
     created = {db_name(u) for u in run["backend"].created}
-    assert len(created) == len(FRAMEWORKS)
+    assert len(created) == len(FRAMEWORKS) * len(load().variants)
     assert all(name.startswith(f"lab_{run['backend'].run_id}_") for name in created)
     assert created.isdisjoint(run["after"]) and run["after"] == run["before"]
 

@@ -370,7 +370,11 @@ def test_data_section_shows_the_old_rows_values_and_survival(page, report):
             continue
         (name, column), values = columns[0], table[:-1]
         for s, i in zip(stories, range(1, len(stories) + 1), strict=True):
-            rows = s.step("upgrade_change").data.rows[name]
+            step = s.step("upgrade_change")
+            if step is None:  # the story stopped earlier (Django refuses the unsafe change at generate)
+                assert {row[i] for row in values} == {"—"}
+                continue
+            rows = step.data.rows[name]
             assert [row[i] for row in values] == ["NULL" if r.get(column) is None else str(r[column]) for r in rows]
 
 
