@@ -10,18 +10,17 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 import pygments
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 from markupsafe import Markup
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer, SqlLexer
 
 from compare import views
 from compare.model import Check, File, Report, Schema, Step, Story
+from compare.render import base
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 FORMATTER = HtmlFormatter(style="vs", nowrap=True)
 LEXERS = {"python": PythonLexer, "sql": SqlLexer, "diff": DiffLexer}
 
@@ -43,16 +42,8 @@ def render(report: Report) -> str:
 
 @cache
 def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = base.environment(autoescape=True)
     env.globals.update(
-        views=views,
-        tool_title=views.tool_title,
         SCHEMA_STEPS=SCHEMA_STEPS,
         MISSING=MISSING,
         pygments_css=Markup(FORMATTER.get_style_defs(".hl")),

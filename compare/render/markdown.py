@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from jinja2 import Environment
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-from compare import views
 from compare.model import Report
+from compare.render import base
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
-
-def environment(autoescape: bool = False) -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=autoescape,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.globals.update(views=views, tool_title=views.tool_title)
+def environment() -> Environment:
+    env = base.environment(autoescape=False)
     env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", "<br>")
     return env
 
