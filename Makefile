@@ -20,7 +20,7 @@ ifeq ($(DB),sqlite)
 db_env =
 else ifeq ($(DB),postgresql)
 # Each app gets its own database on the project's server (`make pg-up`), or on yours if DATABASE_URL is set.
-db_env = export DATABASE_URL="$$(cd $(CURDIR) && python -m compare.pg url $(1))" &&$(space)
+db_env = DATABASE_URL="$$(cd $(CURDIR) && python -m compare.pg url $(1))" && export DATABASE_URL &&$(space)
 else ifeq ($(DB),all)
 db_env = $(error DB=all is for 'make compare'; app targets take DB=sqlite or DB=postgresql)
 else
