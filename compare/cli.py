@@ -84,6 +84,12 @@ def build_parser() -> Parser:
         metavar="SECONDS",
         help="time limit for each tool call (default: 120)",
     )
+    run.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="stories run at once (default: all; --jobs 1 times each tool call without contention)",
+    )
     run.add_argument("--quiet", action="store_true", help="print only the verdict and the report paths")
 
     teach = sub.add_parser(
@@ -153,6 +159,8 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
         parser.error(f"unknown variant '{unknown[0]}' (choose from {', '.join(story.variants)})")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     frameworks = list(dict.fromkeys(args.framework or ADAPTERS))
     names = list(BACKENDS) if args.db == "all" else [args.db]
     backends = [BACKENDS[name]() for name in names]
@@ -167,6 +175,7 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
             timeout=args.timeout,
             keep=args.keep_sandbox,
             progress=on_step,
+            jobs=args.jobs,
         )
     if not args.quiet:
         terminal.render(report, console)

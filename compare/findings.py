@@ -19,19 +19,8 @@ def rule(fn: Rule) -> Rule:
 
 
 def derive(report: Report, scenario: Scenario) -> list[Finding]:
-    """Every rule's findings, the rows' fate first and the run's bookkeeping last."""
-    order = [
-        "old_rows",
-        "rebuilds",
-        "manual_edits",
-        "database_default",
-        "failed_steps",
-        "empty_migrations",
-        "schema_differences",
-        "tool_time",
-    ]
-    rules = sorted(RULES, key=lambda r: order.index(r.__name__) if r.__name__ in order else len(order))
-    return [f for r in rules for f in r(report, scenario)]
+    """Every rule's findings, in the order the rules are written below."""
+    return [f for r in RULES for f in r(report, scenario)]
 
 
 def _names(frameworks: list[str]) -> str:
@@ -179,6 +168,8 @@ def left_behind(report: Report, scenario: Scenario) -> Iterator[Finding]:
 
 @rule
 def schema_differences(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    """Columns that differ between frameworks after the change, one finding per difference wherever it showed."""
+    seen: dict[str, tuple[list[str], str, list[str]]] = {}
     for variant, backend, stories in views.groups(report):
         for row in views.schema_rows(stories, "upgrade_change"):
             for aspect in row.differs:
@@ -188,14 +179,11 @@ def schema_differences(report: Report, scenario: Scenario) -> Iterator[Finding]:
                         values[row.value(fw, aspect)].append(fw)
                 spread = "; ".join(f"{v} in {_names(fws)}" for v, fws in values.items())
                 known = next((d.text for d in row.known if d.aspect == aspect), None)
-                why = f" Known: {known}" if known else " Not listed in compare/differences.toml."
-                yield Finding(
-                    "schema_difference",
-                    f"{row.table}.{row.column} {aspect}: {spread} ({_variant(report, variant, backend)}).{why}",
-                    list(row.cells),
-                    variant,
-                    backend,
-                )
+                why = f"Known: {known}" if known else "Not listed in compare/differences.toml."
+                key = f"{row.table}.{row.column} {aspect}: {spread}"
+                seen.setdefault(key, ([], why, list(row.cells)))[0].append(_variant(report, variant, backend))
+    for text, (where, why, fws) in seen.items():
+        yield Finding("schema_difference", f"{text} ({'; '.join(where)}). {why}", fws)
 
 
 @rule
@@ -224,4 +212,10 @@ def tool_time(report: Report, scenario: Scenario) -> Iterator[Finding]:
             f"{views.tool_title(fw)} {t:.1f} s over {calls[fw]} calls"
             for fw, t in sorted(totals.items(), key=lambda kv: kv[1])
         )
-        yield Finding("tool_time", f"Time spent in the tools' own commands: {parts}.", list(totals))
+        parallel = report.environment.get("Stories in parallel", "")
+        note = (
+            f" ({parallel}: the times include that contention; --jobs 1 measures each call alone)"
+            if parallel and not parallel.startswith("1 at once")
+            else ""
+        )
+        yield Finding("tool_time", f"Time spent in the tools' own commands: {parts}{note}.", list(totals))

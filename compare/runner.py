@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import os
 import platform
 import shutil
 import tempfile
@@ -34,20 +35,22 @@ def run(
     timeout: float = 120.0,
     keep: bool = False,
     progress: Progress | None = None,
+    jobs: int | None = None,
 ) -> tuple[Report, Path]:
     """Run every story in parallel; return the report and the run's temp directory (removed unless kept)."""
     run_dir = Path(tempfile.mkdtemp(prefix="migration-lab-"))
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
-    jobs = [
+    runners = [
         StoryRunner(scenario, ADAPTERS[fw], variant, backend, run_dir, timeout, progress)
         for backend in backends
         for variant in variants
         for fw in frameworks
     ]
+    workers = min(jobs or len(runners), len(runners))
     try:
-        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-            stories = list(pool.map(StoryRunner.run, jobs))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            stories = list(pool.map(StoryRunner.run, runners))
     finally:
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -56,7 +59,7 @@ def run(
         title=scenario.title,
         started_at=started.isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - t0, 3),
-        environment=environment(backends),
+        environment={**environment(backends), "Stories in parallel": f"{workers} at once on {os.cpu_count()} CPUs"},
         stories=stories,
     )
     report.findings = findings.derive(report, scenario)

@@ -271,6 +271,7 @@ def test_two_runs_at_once_do_not_collide(tmp_path):
         (["--variant", "nope"], "unknown variant 'nope'"),
         (["--db", "oracle"], "invalid choice: 'oracle'"),
         (["--timeout", "0"], "--timeout must be positive"),
+        (["--jobs", "0"], "--jobs must be at least 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message):
@@ -282,7 +283,7 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 
 def test_help_documents_the_options():
     out = compare("run", "--help").stdout
-    for option in ("--framework", "--variant", "--db", "--out", "--keep-sandbox", "--timeout"):
+    for option in ("--framework", "--variant", "--db", "--out", "--keep-sandbox", "--timeout", "--jobs"):
         assert option in out
 
 
