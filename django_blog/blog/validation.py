@@ -19,6 +19,12 @@ class InvalidInput(Exception):
     """The request breaks a validation rule of the contract: answered with 422 and the message as detail."""
 
 
+def _check_text(name: str, value: str) -> None:
+    """PostgreSQL cannot store the NUL character in text: refuse it everywhere, on every backend."""
+    if "\x00" in value:
+        raise InvalidInput(f"{name} must not contain the NUL character")
+
+
 def json_object(body: bytes) -> dict:
     """Parse a request body that must be a JSON object."""
     try:
@@ -35,9 +41,12 @@ def category_fields(data: dict) -> dict:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 50:
         raise InvalidInput("name must be a non-empty string of at most 50 characters")
+    _check_text("name", name)
     description = data.get("description")
     if description is not None and not isinstance(description, str):
         raise InvalidInput("description must be a string or null")
+    if description is not None:
+        _check_text("description", description)
     return {"name": name, "description": description}
 
 
@@ -54,10 +63,12 @@ def post_fields(data: dict, *, partial: bool = False) -> dict:
         title = fields["title"]
         if not isinstance(title, str) or not title.strip() or len(title) > 200:
             raise InvalidInput("title must be a non-empty string of at most 200 characters")
+        _check_text("title", title)
     if "content" in fields:
         content = fields["content"]
         if not isinstance(content, str) or not content.strip():
             raise InvalidInput("content must be a non-empty string")
+        _check_text("content", content)
     if "category_id" in fields:
         category_id = fields["category_id"]
         # bool is a subclass of int, but true/false are not ids.
@@ -91,7 +102,9 @@ def list_params(query) -> ListParams:
         raise InvalidInput("per_page must be an integer from 1 to 100")
     # An empty category_id means no filter: the HTML filter sends it for "all categories".
     category_id = _integer(query, "category_id", default=None) if query.get("category_id") else None
-    return ListParams(q=query.get("q", ""), category_id=category_id, page=page, per_page=per_page)
+    q = query.get("q", "")
+    _check_text("q", q)
+    return ListParams(q=q, category_id=category_id, page=page, per_page=per_page)
 
 
 def _integer(query, name: str, default: int | None) -> int | None:

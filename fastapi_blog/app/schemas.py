@@ -17,6 +17,13 @@ from pydantic import (
 from app.models import MAX_ID
 
 
+def no_nul(value: str) -> str:
+    """PostgreSQL cannot store the NUL character in text: refuse it everywhere, on every backend."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
 def not_blank(value: str) -> str:
     """Reject strings that are empty once stripped; the value itself is kept as sent."""
     if not value.strip():
@@ -29,9 +36,10 @@ def utc_timestamp(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-Name = Annotated[StrictStr, Field(max_length=50), AfterValidator(not_blank)]
-Title = Annotated[StrictStr, Field(max_length=200), AfterValidator(not_blank)]
-Content = Annotated[StrictStr, AfterValidator(not_blank)]
+Text = Annotated[StrictStr, AfterValidator(no_nul)]
+Name = Annotated[Text, Field(max_length=50), AfterValidator(not_blank)]
+Title = Annotated[Text, Field(max_length=200), AfterValidator(not_blank)]
+Content = Annotated[Text, AfterValidator(not_blank)]
 # A number beyond MAX_ID is no category: 422, like any unknown category.
 CategoryId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 UtcTimestamp = Annotated[datetime, PlainSerializer(utc_timestamp)]
@@ -41,7 +49,7 @@ class CategoryCreate(BaseModel):
     """Body of ``POST /api/categories``."""
 
     name: Name
-    description: StrictStr | None = None
+    description: Text | None = None
 
 
 class CategoryPublic(BaseModel):

@@ -58,10 +58,18 @@ class PostFilters(NamedTuple):
     per_page: int
 
 
+def check_text(name: str, value: str) -> None:
+    """PostgreSQL cannot store the NUL character in text: refuse it everywhere, on every backend."""
+    if "\x00" in value:
+        abort(422, f"{name} must not contain the NUL character")
+
+
 def post_filters() -> PostFilters:
     """The post list's query parameters, from the request (422 if one is invalid)."""
+    q = request.args.get("q", "")
+    check_text("q", q)
     return PostFilters(
-        q=request.args.get("q", ""),
+        q=q,
         # An empty category_id, as the form's "All categories" option sends it, is no filter, like an empty q.
         category_id=int_arg("category_id") if request.args.get("category_id") else None,
         page=int_arg("page", 1, minimum=1),
@@ -99,11 +107,13 @@ def post_fields(data: dict, partial: bool = False) -> dict:
         title = data.get("title")
         if not isinstance(title, str) or not title.strip() or len(title) > 200:
             abort(422, "title must be a non-empty string of at most 200 characters")
+        check_text("title", title)
         fields["title"] = title
     if not partial or "content" in data:
         content = data.get("content")
         if not isinstance(content, str) or not content.strip():
             abort(422, "content must be a non-empty string")
+        check_text("content", content)
         fields["content"] = content
     if not partial or "category_id" in data:
         category_id = data.get("category_id")
@@ -132,9 +142,12 @@ def create_category():
     name = data.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 50:
         abort(422, "name must be a non-empty string of at most 50 characters")
+    check_text("name", name)
     description = data.get("description")
     if description is not None and not isinstance(description, str):
         abort(422, "description must be a string or null")
+    if description is not None:
+        check_text("description", description)
     if db.session.scalar(sa.select(Category).where(Category.name == name)) is not None:
         abort(409, "A category with this name already exists")
     category = Category(name=name, description=description)

@@ -72,3 +72,29 @@ def test_an_unexpected_error_is_a_bare_500_and_a_logged_traceback(api):
     assert "Traceback" in api.server.wait_for_log("Traceback", start=log_start)
     # The server is still serving.
     assert api.get("/api/posts").status_code == 200
+
+
+NUL = "a\x00b"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/categories", {"name": NUL}),
+        ("/api/categories", {"name": "Fine", "description": NUL}),
+        ("/api/posts", {"title": NUL, "content": "c"}),
+        ("/api/posts", {"title": "t", "content": NUL}),
+    ],
+    ids=["category-name", "category-description", "post-title", "post-content"],
+)
+def test_the_nul_character_is_refused_in_text(api, path, body):
+    """PostgreSQL cannot store NUL in text: every app refuses it with 422 on every backend, never a 500."""
+    if path == "/api/posts":
+        body = {**body, "category_id": api.db.insert_category("Databases")}
+    expect_error(api.post(path, json=body), 422)
+    assert api.db.rows("posts") == [] and all(r["name"] != NUL for r in api.db.rows("categories"))
+
+
+@pytest.mark.parametrize("path", ["/api/posts", "/"])
+def test_the_nul_character_is_refused_in_the_search(api, path):
+    expect_error(api.get(path, params={"q": NUL}), 422)

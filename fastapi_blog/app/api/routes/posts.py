@@ -5,13 +5,13 @@ from math import ceil
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy import exists, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep, require_token
 from app.models import MAX_ID, Category, Post
-from app.schemas import PostCreate, PostPublic, PostsPage, PostUpdate
+from app.schemas import PostCreate, PostPublic, PostsPage, PostUpdate, no_nul
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 
@@ -25,7 +25,7 @@ def empty_as_none(value: str | None) -> str | None:
 class PostQuery:
     """Search, filter and pagination parameters of a post listing."""
 
-    q: str = ""
+    q: Annotated[str, AfterValidator(no_nul)] = ""
     category_id: Annotated[int | None, BeforeValidator(empty_as_none)] = None
     page: Annotated[int, Query(ge=1)] = 1
     per_page: Annotated[int, Query(ge=1, le=100)] = 10
