@@ -6,8 +6,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import pages
 from app.api.main import api_router
@@ -32,6 +34,17 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
     """FastAPI's usual 422, which also survives a body that is not UTF-8 (the default handler fails on it)."""
     detail = jsonable_encoder(exc.errors(), custom_encoder={bytes: lambda raw: raw.decode(errors="replace")})
     return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's usual HTTP errors, except that a JSON body that is not UTF-8 is 422 like any invalid JSON.
+
+    FastAPI answers that case with 400 ("There was an error parsing the body"), raised from the UnicodeDecodeError.
+    """
+    if exc.status_code == status.HTTP_400_BAD_REQUEST and isinstance(exc.__cause__, UnicodeDecodeError):
+        return JSONResponse({"detail": "The body is not valid JSON"}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return await http_exception_handler(request, exc)
 
 
 @app.exception_handler(Exception)

@@ -98,3 +98,9 @@ def test_the_nul_character_is_refused_in_text(api, path, body):
 @pytest.mark.parametrize("path", ["/api/posts", "/"])
 def test_the_nul_character_is_refused_in_the_search(api, path):
     expect_error(api.get(path, params={"q": NUL}), 422)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+def test_a_body_that_is_not_utf8_is_422(api, content_type):
+    response = api.post("/api/categories", content=b'{"name": "\xff\xfe"}', headers={"Content-Type": content_type})
+    expect_error(response, 422)
