@@ -4,7 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -12,10 +12,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import pages
+from app.api.deps import bearer, require_token
 from app.api.main import api_router
 from app.core.config import settings
 
 logger = logging.getLogger(__name__)
+
+WRITE_METHODS = {"POST", "PATCH", "DELETE"}
 
 
 @asynccontextmanager
@@ -29,9 +32,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(title="Blog", lifespan=lifespan)
 
 
+async def unauthorized_write(request: Request) -> JSONResponse | None:
+    """The 401 of a write without the token, or None: authentication comes before reading the body.
+
+    FastAPI parses a JSON body before it runs any dependency, so a body it cannot parse would otherwise
+    answer 422 (or 400) to a client that is not allowed to write at all.
+    """
+    if request.method not in WRITE_METHODS:
+        return None
+    try:
+        require_token(await bearer(request))
+    except HTTPException as exc:
+        return await http_exception_handler(request, exc)
+    return None
+
+
 @app.exception_handler(RequestValidationError)
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's usual 422, which also survives a body that is not UTF-8 (the default handler fails on it)."""
+    if refused := await unauthorized_write(request):
+        return refused
     detail = jsonable_encoder(exc.errors(), custom_encoder={bytes: lambda raw: raw.decode(errors="replace")})
     return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
@@ -43,6 +63,8 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
     FastAPI answers that case with 400 ("There was an error parsing the body"), raised from the UnicodeDecodeError.
     """
     if exc.status_code == status.HTTP_400_BAD_REQUEST and isinstance(exc.__cause__, UnicodeDecodeError):
+        if refused := await unauthorized_write(request):
+            return refused
         return JSONResponse({"detail": "The body is not valid JSON"}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
     return await http_exception_handler(request, exc)
 

@@ -53,6 +53,12 @@ def test_authentication_comes_before_validation_and_lookup(api, intruder, method
     expect_error(intruder.request(method, path, json=body), 401)
 
 
+@pytest.mark.parametrize("content", [b"{not json", b'{"name": "\xff"}'], ids=["malformed", "not-utf8"])
+def test_authentication_comes_before_parsing_the_body(api, intruder, content):
+    response = intruder.post("/api/categories", content=content, headers={"Content-Type": "application/json"})
+    expect_error(response, 401)
+
+
 def test_reads_need_no_token(api, existing, intruder):
     expect_json(intruder.get("/api/categories"), 200)
     expect_json(intruder.get("/api/posts"), 200)
