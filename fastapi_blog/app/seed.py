@@ -16,7 +16,7 @@ SAMPLE_FILE = REPO_DIR / "data" / "sample.json"
 def seed(session: Session) -> str:
     """Insert the sample categories and posts, in file order, unless categories exist; return a message."""
     if session.scalar(select(exists().select_from(Category))):
-        return "Database already seeded: nothing changed."
+        return "Already seeded: the database has categories, nothing changed."
     data = json.loads(SAMPLE_FILE.read_text(encoding="utf-8"))
     categories = {
         item["name"]: Category(name=item["name"], description=item.get("description")) for item in data["categories"]

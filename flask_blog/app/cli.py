@@ -17,7 +17,7 @@ bp = Blueprint("cli", __name__, cli_group=None)
 def seed():
     """Load data/sample.json into an empty database."""
     if db.session.scalar(sa.select(Category).limit(1)) is not None:
-        click.echo("already seeded: the database already holds categories, nothing changed")
+        click.echo("Already seeded: the database has categories, nothing changed.")
         return
     with open(current_app.config["SAMPLE_DATA"], encoding="utf-8") as file:
         data = json.load(file)
@@ -37,4 +37,4 @@ def seed():
     db.session.add_all(categories.values())
     db.session.add_all(posts)
     db.session.commit()
-    click.echo(f"seeded {len(categories)} categories and {len(posts)} posts")
+    click.echo(f"Seeded {len(categories)} categories and {len(posts)} posts.")

@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if Category.objects.exists():
-            self.stdout.write("Database already seeded (it has categories): nothing changed.")
+            self.stdout.write("Already seeded: the database has categories, nothing changed.")
             return
 
         if not SAMPLE_FILE.is_file():
@@ -37,4 +37,4 @@ class Command(BaseCommand):
                 )
                 for item in data["posts"]
             )
-        self.stdout.write(f"Created {len(categories)} categories and {len(posts)} posts.")
+        self.stdout.write(f"Seeded {len(categories)} categories and {len(posts)} posts.")
