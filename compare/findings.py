@@ -30,7 +30,7 @@ def _names(frameworks: list[str]) -> str:
 
 def _variant(report: Report, variant: str, backend: str) -> str:
     more = len(views.backends(report)) > 1
-    return f"{variant} variant" + (f", {backend}" if more else "")
+    return f"{variant} variant" + (f", {views.backend_title(backend)}" if more else "")
 
 
 @rule

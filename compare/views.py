@@ -21,6 +21,13 @@ def tool_title(framework: str) -> str:
     return ADAPTERS[framework].tool if framework in ADAPTERS else framework
 
 
+def backend_title(name: str) -> str:
+    """SQLite, PostgreSQL."""
+    from compare.backends import BACKENDS
+
+    return BACKENDS[name].title if name in BACKENDS else name
+
+
 def frameworks(report: Report) -> list[str]:
     return list(dict.fromkeys(s.framework for s in report.stories))
 

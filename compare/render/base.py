@@ -22,4 +22,5 @@ def environment(autoescape: bool) -> Environment:
         keep_trailing_newline=True,
     )
     env.globals.update(views=views, tool_title=views.tool_title)
+    env.filters["backend"] = views.backend_title
     return env

@@ -16,7 +16,7 @@ def render(report: Report, console: Console) -> None:
     fws = views.frameworks(report)
     for variant, backend, stories in views.groups(report):
         by_fw = {s.framework: s for s in stories}
-        label = f"{variant} variant, {backend}"
+        label = f"{variant} variant, {views.backend_title(backend)}"
         console.rule(f"[bold]{report.title}[/] - {label}")
 
         steps = Table(title=f"Steps ({label})", show_lines=False, expand=True)
@@ -83,12 +83,11 @@ def render(report: Report, console: Console) -> None:
         console.print(checks)
 
     for c in views.backend_comparisons(report):
-        grid = Table(
-            title=f"{views.tool_title(c.framework)}, {c.variant} variant: {' vs '.join(c.backends)}", expand=True
-        )
+        versus = " vs ".join(map(views.backend_title, c.backends))
+        grid = Table(title=f"{views.tool_title(c.framework)}, {c.variant} variant: {versus}", expand=True)
         grid.add_column("", no_wrap=True)
         for b in c.backends:
-            grid.add_column(b)
+            grid.add_column(views.backend_title(b))
         for label, cells in c.facts:
             grid.add_row(Text(label, style="bold"), *(cells.get(b, "-") for b in c.backends))
         for r in c.rows:
