@@ -152,3 +152,15 @@ def test_parallel_runs_never_share_a_database(pg_server: PgServer, tmp_path: Pat
         first.drop(urls[0])
         second.drop(urls[1])
     assert not {db_name(u) for u in urls} & set(pg.databases(pg_server.url, "lab_"))
+
+
+def test_every_difference_on_postgresql_is_known_and_every_known_one_measured(run: dict):
+    measured = set()
+    for variant, backend, stories in views.groups(run["report"]):
+        for row in views.schema_rows(stories, "upgrade_change"):
+            for aspect in row.differs:
+                known = views.explain(f"{row.table}.{row.column}", aspect, backend, variant)
+                assert known, f"unexplained difference on PostgreSQL: {row.table}.{row.column} {aspect} ({variant})"
+                measured.add((known.where, known.aspect))
+    listed = {(d.where, d.aspect) for d in views.known_differences() if "postgresql" in d.backends}
+    assert listed == measured
