@@ -19,8 +19,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from compare import checks, views
 from compare import scenario as scenarios
-from compare import views
 from compare.adapters import ADAPTERS
 from compare.backends import BACKENDS
 from compare.model import Step, Story
@@ -79,7 +79,10 @@ def lesson(console: Console, story: Scenario, runners: list[StoryRunner], pool: 
         show_step(console, n, spec, runners, total)
         if pause and n + 1 < total and any(_going(r.story) for r in runners) and not proceed(console):
             console.print(f"Stopped after step {n + 1} of {total}.")
-            break
+            return summary(console, runners, total)
+    for r in runners:
+        r.story.checks = checks.run_all(r.story, r.adapter, story, r.variant)
+    checks_view(console, runners)
     return summary(console, runners, total)
 
 
@@ -240,6 +243,26 @@ def files_view(r: StoryRunner, step: Step) -> list[RenderableType]:
     return parts
 
 
+def checks_view(console: Console, runners: list[StoryRunner]) -> None:
+    """The scenario's checks, one row each, one column per framework."""
+    console.print()
+    console.rule(Text("Checks", style="bold"), align="left")
+    table = Table(show_edge=False)
+    table.add_column("check")
+    for r in runners:
+        table.add_column(views.tool_title(r.adapter.name))
+    for i, name in enumerate(c.name for c in runners[0].story.checks):
+        cells = []
+        for r in runners:
+            c = r.story.checks[i]
+            word = ("pass" if c.passed else "fail") + ("" if c.expected else " (known)")
+            cells.append(
+                Text(f"{word}: {c.detail}", style="green" if c.passed else "yellow" if c.as_expected else "red")
+            )
+        table.add_row(name, *cells)
+    console.print(table)
+
+
 def summary(console: Console, runners: list[StoryRunner], total: int) -> int:
     """One line per framework, the verdict; return the exit code."""
     console.print()
@@ -251,9 +274,9 @@ def summary(console: Console, runners: list[StoryRunner], total: int) -> int:
         if steps and not steps[-1].ok:
             line += f"; the story stopped at '{steps[-1].title}': {steps[-1].error}"
         console.print(line, soft_wrap=True, markup=False)
-    ok = all(s.ok != s.expected_failure for r in runners for s in r.story.steps)
+    ok = all(r.story.ok for r in runners)
     if ok:
-        console.print("Every step went as expected.", style="bold green")
+        console.print("Every step and check went as expected.", style="bold green")
     else:
-        console.print("Some steps did not go as expected.", style="bold red")
+        console.print("Some steps or checks did not go as expected.", style="bold red")
     return 0 if ok else 1
