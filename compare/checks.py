@@ -6,7 +6,6 @@ import dataclasses
 import difflib
 from collections import Counter
 from collections.abc import Callable
-from pathlib import PurePath
 
 from compare.adapters import Adapter
 from compare.model import Check, File, Schema, Step, Story
@@ -62,7 +61,7 @@ def run_all(story: Story, adapter: Adapter, scenario: Scenario, variant: Variant
 
 @check
 def single_head(ctx: Context) -> tuple[bool, str, str]:
-    scripts = [f for s in ctx.story.steps if s.kind == "generate" for f in s.files if _is_script(ctx, f)]
+    scripts = [f for s in ctx.story.steps if s.kind == "generate" for f in s.files if ctx.adapter.is_script(f.path)]
     if not scripts:
         raise NotReached("generate_initial")
     heads = ctx.adapter.heads(scripts)
@@ -86,7 +85,7 @@ def upgrade_from_empty(ctx: Context) -> tuple[bool, str, str]:
 @check
 def models_match_migrations(ctx: Context) -> tuple[bool, str, str]:
     for step in ctx.story.steps:
-        if step.kind == "generate" and step.error and "migration" in step.error:
+        if step.wrote_no_migration:
             return False, f"{step.id}: {step.error}", step.stdout + step.stderr
     step = ctx.step("check")
     return (
@@ -179,10 +178,6 @@ def failed_step_leaves_no_trace(ctx: Context) -> tuple[bool, str, str]:
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-
-
-def _is_script(ctx: Context, f: File) -> bool:
-    return PurePath(f.path).match(ctx.adapter.migrations_glob) and not f.path.endswith("__init__.py")
 
 
 def _schema_diff(a: Schema | None, b: Schema | None) -> str:

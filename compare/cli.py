@@ -151,14 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     return cmd_run(parser, args)
 
 
-def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
-    story = scenario.load(args.scenario)
-    variants = args.variant or list(story.variants)
+def checked(parser: argparse.ArgumentParser, story: scenario.Scenario, variants: list[str], timeout: float) -> None:
+    """The checks argparse cannot make alone, shared by `run` and `teach`: one-line error and exit 2."""
     unknown = [v for v in variants if v not in story.variants]
     if unknown:
         parser.error(f"unknown variant '{unknown[0]}' (choose from {', '.join(story.variants)})")
-    if args.timeout <= 0:
+    if timeout <= 0:
         parser.error("--timeout must be positive")
+
+
+def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
+    story = scenario.load(args.scenario)
+    variants = args.variant or list(story.variants)
+    checked(parser, story, variants, args.timeout)
     if args.jobs is not None and args.jobs < 1:
         parser.error("--jobs must be at least 1")
     frameworks = list(dict.fromkeys(args.framework or ADAPTERS))

@@ -190,7 +190,7 @@ def schema_differences(report: Report, scenario: Scenario) -> Iterator[Finding]:
 def empty_migrations(report: Report, scenario: Scenario) -> Iterator[Finding]:
     for s in report.stories:
         for step in s.steps:
-            if step.kind == "generate" and step.error and "migration" in step.error:
+            if step.wrote_no_migration:
                 yield Finding(
                     "empty_migration",
                     f"{views.tool_title(s.framework)} wrote no usable migration at '{step.title}': {step.error}.",

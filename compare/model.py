@@ -106,6 +106,14 @@ class Step:
     data: Data | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
 
+    NO_MIGRATION = "no migration written"
+    EMPTY_MIGRATION = "empty migration"
+
+    @property
+    def wrote_no_migration(self) -> bool:
+        """A generate step whose tool succeeded but left no usable migration (none, or one without operations)."""
+        return self.kind == "generate" and (self.error or "").startswith((self.NO_MIGRATION, self.EMPTY_MIGRATION))
+
 
 @dataclass
 class ToolCall:

@@ -201,13 +201,11 @@ class StoryRunner:
     def _generate(self, step: Step, spec: StepSpec) -> None:
         if not self._tool(step, self.adapter.generate_command(spec.message or spec.id)):
             return
-        scripts = [
-            f for f in step.files if Path(self.sandbox.app / f.path) in self.adapter.migration_files(self.sandbox.app)
-        ]
+        scripts = [f for f in step.files if self.adapter.is_script(f.path)]
         if not scripts:
-            step.ok, step.error = False, "no migration written: the tool detected no model changes"
+            step.ok, step.error = False, f"{Step.NO_MIGRATION}: the tool detected no model changes"
         elif not any(self.adapter.operations(s) for s in scripts):
-            step.ok, step.error = False, f"empty migration: {scripts[0].path} has no operations"
+            step.ok, step.error = False, f"{Step.EMPTY_MIGRATION}: {scripts[0].path} has no operations"
 
     def _upgrade(self, step: Step, spec: StepSpec) -> None:
         self._tool(step, self.adapter.upgrade_command())

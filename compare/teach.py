@@ -23,6 +23,7 @@ from compare import checks, views
 from compare import scenario as scenarios
 from compare.adapters import ADAPTERS
 from compare.backends import BACKENDS
+from compare.cli import checked
 from compare.model import Step, Story
 from compare.runner import StoryRunner
 from compare.scenario import Scenario, StepSpec
@@ -36,10 +37,7 @@ THEME = "ansi_dark"  # the terminal's own colours, readable on any background
 def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """Replay the story for one framework, or all of them in lockstep. Exit 0 when every step went as expected."""
     story = scenarios.load()
-    if args.variant not in story.variants:
-        parser.error(f"unknown variant '{args.variant}' (choose from {', '.join(story.variants)})")
-    if args.timeout <= 0:
-        parser.error("--timeout must be positive")
+    checked(parser, story, [args.variant], args.timeout)
     frameworks = list(ADAPTERS) if args.framework == "all" else [args.framework]
     backend = BACKENDS[args.db]()
     console = Console(highlight=False)

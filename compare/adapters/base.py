@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from compare.model import File
 
@@ -57,7 +57,11 @@ class Adapter:
         raise NotImplementedError
 
     def migration_files(self, app: Path) -> list[Path]:
-        return sorted(p for p in app.glob(self.migrations_glob) if p.name != "__init__.py")
+        return sorted(p for p in app.glob(self.migrations_glob) if self.is_script(str(p.relative_to(app))))
+
+    def is_script(self, path: str) -> bool:
+        """Whether `path` (relative to the app directory) is a generated migration script."""
+        return PurePath(path).match(self.migrations_glob) and not path.endswith("__init__.py")
 
     def operations(self, script: File) -> int:
         """How many schema operations a generated migration script holds."""
