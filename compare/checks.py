@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections import Counter
 from collections.abc import Callable
 
 from compare.adapters import Adapter
@@ -20,10 +19,19 @@ class Context:
     scenario: Scenario
     variant: Variant
 
-    def step(self, step_id: str) -> Step:
-        step = self.story.step(step_id)
+    def step(self, role: str) -> Step:
+        """The story's step with this role; NotReached if it did not run or failed."""
+        step = self.story.role(role)
         if step is None or not step.ok:
-            raise NotReached(step_id if step is None else f"{step_id} failed: {step.error}")
+            name = self.scenario.roles.get(role, role)
+            raise NotReached(name if step is None else f"{name} failed: {step.error}")
+        return step
+
+    def before_change(self) -> Step:
+        """The step just before the change's upgrade: the state the change starts from."""
+        step = self.story.before(self.step("change"))
+        if step is None:
+            raise NotReached("the step before the change")
         return step
 
 
@@ -51,10 +59,12 @@ def run_all(story: Story, adapter: Adapter, scenario: Scenario, variant: Variant
         expected = variant.expected(name, story.framework, story.backend)
         if not expected:
             detail += (
-                f" (known: {variant.reason(name, story.framework)})"
+                f" (known: {variant.reason(story.framework, story.backend, check=name)})"
                 if not passed
                 else " (the scenario expected a failure: the tool's behaviour has changed)"
             )
+        elif not passed:
+            detail += " (not expected: the tool's behaviour has changed, or the scenario's expectations are wrong)"
         results.append(Check(name=name, passed=passed, detail=detail, expected=expected, output=output))
     return results
 
@@ -63,16 +73,16 @@ def run_all(story: Story, adapter: Adapter, scenario: Scenario, variant: Variant
 def single_head(ctx: Context) -> tuple[bool, str, str]:
     scripts = [f for s in ctx.story.steps if s.kind == "generate" for f in s.files if ctx.adapter.is_script(f.path)]
     if not scripts:
-        raise NotReached("generate_initial")
+        raise NotReached("the first generate step")
     heads = ctx.adapter.heads(scripts)
     return len(heads) == 1, f"{len(heads)} head(s) among {len(scripts)} migration(s): {', '.join(heads)}", ""
 
 
 @check
 def upgrade_from_empty(ctx: Context) -> tuple[bool, str, str]:
-    schema = ctx.step("upgrade_initial").schema
+    schema = ctx.step("start").schema
     tables = [t.name for t in schema.tables] if schema else []
-    missing = [t for t in ctx.scenario.seed.tables() if t not in tables]
+    missing = [t for t in ctx.scenario.seed if t not in tables]
     if missing:
         return False, f"after the first upgrade these tables are missing: {', '.join(missing)}", ""
     return (
@@ -97,7 +107,7 @@ def models_match_migrations(ctx: Context) -> tuple[bool, str, str]:
 
 @check
 def up_down_consistency(ctx: Context) -> tuple[bool, str, str]:
-    up, again = ctx.step("upgrade_change").schema, ctx.step("reapply").schema
+    up, again = ctx.step("change").schema, ctx.step("reapply").schema
     ctx.step("rollback")
     diff = _schema_diff(up, again)
     if diff:
@@ -107,38 +117,45 @@ def up_down_consistency(ctx: Context) -> tuple[bool, str, str]:
 
 @check
 def rollback_leaves_no_trace(ctx: Context) -> tuple[bool, str, str]:
-    before, after = ctx.step("seed").schema, ctx.step("rollback").schema
+    before, after = ctx.before_change().schema, ctx.step("rollback").schema
     diff = _schema_diff(before, after)
     if diff:
-        return False, "the schema after rollback differs from the schema before the upgrade", diff
-    return True, "the schema after rollback equals the schema before the upgrade (tables and version)", ""
+        return False, "the schema after rollback differs from the schema before the change", diff
+    return True, "the schema after rollback equals the schema before the change (tables and version)", ""
 
 
 @check
 def data_survives(ctx: Context) -> tuple[bool, str, str]:
-    seeded = _rows(ctx, "seed")
-    total = sum(len(rows) for rows in seeded.values())
-    for step_id in ("upgrade_change", "rollback", "reapply"):
-        rows = _rows(ctx, step_id)
-        if rows != seeded:
-            diff = "\n".join(difflib.unified_diff(_lines(seeded), _lines(rows), "seed", step_id, lineterm=""))
-            return False, f"rows changed at {step_id}", diff
-    return True, f"all {total} seeded rows identical after upgrade, rollback and re-apply", ""
+    """Every row and every value that existed before the change is still there (or moved to a renamed column)
+    after the change, the rollback and the re-apply."""
+    before = ctx.before_change()
+    total = sum(before.data.counts.values()) if before.data else 0
+    for role in ("change", "rollback", "reapply"):
+        step = ctx.step(role)
+        lost = _losses(before, step)
+        if lost:
+            return False, f"{step.title}: {'; '.join(lost)}", _rows_diff(before, step)
+    return True, f"all {total} rows and their values survived the change, the rollback and the re-apply", ""
 
 
 @check
 def old_rows_value(ctx: Context) -> tuple[bool, str, str]:
-    data = ctx.step("upgrade_change").data
-    rows = data.rows.get(ctx.scenario.table, []) if data else []
-    values = Counter(row.get(ctx.scenario.field, "<missing>") for row in rows)
-    detail = ", ".join(f"{'NULL' if v is None else v} x{n}" for v, n in values.items()) or "no rows"
-    detail = f"{len(rows)} existing rows hold: {detail}"
-    return bool(rows) and None not in values and "<missing>" not in values, detail, ""
+    """Every column the change added holds a value (not NULL) in every row that existed before it."""
+    step = ctx.step("change")
+    added = [c for c in step.data_changes if c.change == "added"]
+    if not added:
+        return False, "the change added no column to a table with rows", ""
+    details = [f"{c.table}.{c.column}: {c.count} existing rows hold {c.detail}" for c in added]
+    return all("NULL" not in c.detail for c in added), "; ".join(details), ""
 
 
 @check
 def generated_matches_committed(ctx: Context) -> tuple[bool, str, str]:
-    generated = [f for step_id in ctx.variant.compare_committed for f in ctx.step(step_id).files]
+    steps = {s.id: s for s in ctx.story.steps}
+    missing = [i for i in ctx.variant.compare_committed if i not in steps or not steps[i].ok]
+    if missing:
+        raise NotReached(missing[0])
+    generated = [f for step_id in ctx.variant.compare_committed for f in steps[step_id].files]
     committed = _committed(ctx.adapter)
     ours, theirs = ctx.adapter.normalize(generated), ctx.adapter.normalize(committed)
     out = []
@@ -161,20 +178,40 @@ def generated_matches_committed(ctx: Context) -> tuple[bool, str, str]:
 
 @check
 def failed_step_leaves_no_trace(ctx: Context) -> tuple[bool, str, str]:
-    steps = ctx.story.steps
-    failed = next((i for i, s in enumerate(steps) if not s.ok), None)
+    """A step that failed left the schema, the version table and the rows exactly as they were before it."""
+    failed = ctx.story.failed
     if failed is None:
         return False, "no step failed, so there was nothing to roll back", ""
-    if failed == 0:
-        return True, f"'{steps[0].title}' failed before the database was touched", ""
-    before, after = steps[failed - 1], steps[failed]
-    diff = _schema_diff(before.schema, after.schema)
+    before = ctx.story.before(failed)
+    if before is None:
+        return True, f"'{failed.title}' failed before the database was touched", ""
+    diff = _schema_diff(before.schema, after := failed.schema)
     if diff:
-        changes = ", ".join(_changed_columns(before.schema, after.schema)) or "constraints or version changed"
-        return False, f"'{after.title}' failed and left the schema changed: {changes}", diff
-    if _rows_of(before) != _rows_of(after):
-        return False, f"'{after.title}' failed and left the rows changed", ""
-    return True, f"'{after.title}' failed ({after.error}); schema, version table and rows are as before it", ""
+        left = ", ".join(left_behind(before.schema, after)) or "the version table changed"
+        return False, f"'{failed.title}' failed and left behind: {left}", diff
+    if _rows_of(before) != _rows_of(failed):
+        return False, f"'{failed.title}' failed and left the rows changed", ""
+    return True, f"'{failed.title}' failed ({failed.error}); schema, version table and rows are as before it", ""
+
+
+def left_behind(a: Schema | None, b: Schema | None) -> list[str]:
+    """What a failed step added or removed: tables (temporary ones included), columns, indexes, version rows."""
+    out = []
+    tables_a = {t.name: t for t in (a.tables if a else [])}
+    tables_b = {t.name: t for t in (b.tables if b else [])}
+    out += [f"table {n} added" for n in tables_b if n not in tables_a]
+    out += [f"table {n} removed" for n in tables_a if n not in tables_b]
+    for name in tables_a.keys() & tables_b.keys():
+        ca = {c.name for c in tables_a[name].columns}
+        cb = {c.name for c in tables_b[name].columns}
+        out += [f"{name}.{c} added" for c in sorted(cb - ca)] + [f"{name}.{c} removed" for c in sorted(ca - cb)]
+        ia = {tuple(i.columns) for i in tables_a[name].indexes} | {tuple(u) for u in tables_a[name].unique}
+        ib = {tuple(i.columns) for i in tables_b[name].indexes} | {tuple(u) for u in tables_b[name].unique}
+        out += [f"index on {name}({', '.join(i)}) added" for i in sorted(ib - ia)]
+    out += [f"enum type {e} added" for e in (b.enums if b else []) if e not in (a.enums if a else [])]
+    if a and b and a.version != b.version:
+        out.append(f"version table {', '.join(a.version) or 'empty'} -> {', '.join(b.version) or 'empty'}")
+    return out
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -184,7 +221,7 @@ def _schema_diff(a: Schema | None, b: Schema | None) -> str:
     def lines(s: Schema | None) -> list[str]:
         if s is None:
             return ["<no schema>"]
-        out = [f"version: {', '.join(s.version)}"]
+        out = [f"version: {', '.join(s.version)}"] + [f"enum type {e}" for e in s.enums]
         for t in s.tables:
             out.append(f"table {t.name}")
             out += [f"  {c}" for c in t.columns]
@@ -196,19 +233,24 @@ def _schema_diff(a: Schema | None, b: Schema | None) -> str:
     return "\n".join(difflib.unified_diff(lines(a), lines(b), "before", "after", lineterm=""))
 
 
-def _rows(ctx: Context, step_id: str) -> dict[str, list[dict]]:
-    data = ctx.step(step_id).data
-    field = ctx.scenario.field
-    return {
-        t: [{k: v for k, v in r.items() if k != field} for r in rows] for t, rows in (data.rows if data else {}).items()
-    }
+def _losses(before: Step, after: Step) -> list[str]:
+    """Rows and values of `before` that `after` no longer has (a value moved to a renamed column is kept)."""
+    from compare.snapshot import data_changes
+
+    if before.data is None or after.data is None:
+        return ["the data could not be read"]
+    lost = []
+    for c in data_changes(before.data, after.data):
+        if c.change in ("rows lost", "values lost", "values changed"):
+            where = f"{c.table}.{c.column}" if c.column else c.table
+            lost.append(f"{where}: {c.count} {c.change}" + (f" ({c.detail})" if c.detail else ""))
+    return lost
 
 
-def _changed_columns(a: Schema | None, b: Schema | None) -> list[str]:
-    def cols(s: Schema | None) -> set[str]:
-        return {f"{t.name}.{c.name}" for t in (s.tables if s else []) for c in t.columns}
-
-    return [f"{c} added" for c in sorted(cols(b) - cols(a))] + [f"{c} removed" for c in sorted(cols(a) - cols(b))]
+def _rows_diff(before: Step, after: Step) -> str:
+    return "\n".join(
+        difflib.unified_diff(_lines(_rows_of(before)), _lines(_rows_of(after)), before.id, after.id, lineterm="")
+    )
 
 
 def _rows_of(step: Step) -> dict:

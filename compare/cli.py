@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from compare import render, runner, scenario
 from compare.adapters import ADAPTERS
@@ -25,52 +27,70 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def add_story_options(p: argparse.ArgumentParser, many: bool) -> None:
+    """The options `run` and `teach` share: which scenario, variant, framework and backend, and the time limit.
+
+    With `many` (run), each can be repeated and defaults to all; otherwise (teach) one of each.
+    """
+    every = f"{', '.join(scenario.names())} or all"
+    p.add_argument(
+        "--scenario",
+        action="append" if many else "store",
+        metavar="NAME",
+        help=f"a scenario of the catalog{', repeatable' if many else ''} ({every}; default: "
+        + ("all)" if many else "add_read_count)"),
+    )
+    p.add_argument(
+        "--variant",
+        action="append" if many else "store",
+        metavar="NAME",
+        help="a variant of the scenario's change, repeatable (default: all; `python -m compare list` shows them)"
+        if many
+        else "the variant of the change (default: the scenario's first, its most instructive one)",
+    )
+    choices = list(ADAPTERS) if many else [*ADAPTERS, "all"]
+    p.add_argument(
+        "--framework",
+        action="append" if many else "store",
+        choices=choices,
+        default=None if many else "all",
+        metavar="NAME",
+        help=f"{'a framework to run, repeatable' if many else 'the framework'} ({', '.join(choices)}"
+        + ("; default: all)" if many else "; all: in lockstep; default: all)"),
+    )
+    backends = [*BACKENDS, "all"] if many else list(BACKENDS)
+    p.add_argument(
+        "--db",
+        default="sqlite",
+        choices=backends,
+        metavar="BACKEND",
+        help=f"database backend: {', '.join(backends)} (default: sqlite)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=120.0, metavar="SECONDS", help="time limit for each tool call (default: 120)"
+    )
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="python -m compare", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     run = sub.add_parser(
         "run",
-        help="run the story for each framework in throwaway sandboxes and write the reports",
-        description="Replay the migration story with the real tools (init, generate, upgrade, seed, change the "
-        "model, generate, upgrade, drift check, rollback, re-apply) for each framework, in parallel, in throwaway "
-        "sandboxes; inspect the real database after every step; print the result side by side and write "
-        "compare.json, compare.md and compare.html. "
-        "Exit 0: every step and check as expected; 1: some failed; 2: usage error.",
+        help="run the catalog's scenarios for each framework in throwaway sandboxes and write the reports",
+        description="Run each scenario of the catalog with the real tools (reach its start state with init, "
+        "generate and upgrade; load rows; change the models; generate, apply, drift check, roll back, re-apply) for "
+        "each framework, variant and backend, in parallel, in throwaway sandboxes; inspect the real database after "
+        "every step; print the catalog matrix and write index.html, compare.md, compare.json and one page per "
+        "scenario. Exit 0: every step and check as the scenarios expect; 1: some were not; 2: usage error.",
     )
-    run.add_argument(
-        "--framework",
-        action="append",
-        choices=list(ADAPTERS),
-        metavar="NAME",
-        help=f"a framework to run, repeatable ({', '.join(ADAPTERS)}; default: all)",
-    )
-    run.add_argument(
-        "--variant",
-        action="append",
-        metavar="NAME",
-        help="a variant of the change, repeatable (tutorial, safe; default: all)",
-    )
-    run.add_argument(
-        "--db",
-        default="sqlite",
-        choices=[*BACKENDS, "all"],
-        metavar="BACKEND",
-        help=f"database backend: {', '.join(BACKENDS)} or all (default: sqlite)",
-    )
-    run.add_argument(
-        "--scenario",
-        default="add_read_count",
-        choices=scenario.names(),
-        metavar="NAME",
-        help="the scenario to run (default: add_read_count)",
-    )
+    add_story_options(run, many=True)
     run.add_argument(
         "--out",
         type=Path,
         default=REPO / "reports",
         metavar="DIR",
-        help="where to write compare.json, compare.md and compare.html (default: reports/)",
+        help="where to write the reports (default: reports/)",
     )
     run.add_argument(
         "--keep-sandbox",
@@ -78,46 +98,30 @@ def build_parser() -> Parser:
         help="keep the sandboxes (app copies, databases, SQL logs) and print where they are",
     )
     run.add_argument(
-        "--timeout",
-        type=float,
-        default=120.0,
-        metavar="SECONDS",
-        help="time limit for each tool call (default: 120)",
-    )
-    run.add_argument(
         "--jobs",
         type=int,
         metavar="N",
-        help="stories run at once (default: all; --jobs 1 times each tool call without contention)",
+        help="stories run at once (default: one per CPU core, at least 2)",
     )
-    run.add_argument("--quiet", action="store_true", help="print only the verdict and the report paths")
+    run.add_argument(
+        "--quiet", action="store_true", help="no progress and no tables: only the verdict and the report paths"
+    )
+
+    sub.add_parser(
+        "list",
+        help="list the catalog's scenarios and their variants",
+        description="List the scenarios of the catalog, the question each answers, its variants and backends.",
+    )
 
     teach = sub.add_parser(
         "teach",
-        help="replay the story step by step for a class, pausing between steps",
-        description="Teaching mode: replay the story in a sandbox, one step at a time: what the step does and why, "
-        "the exact command, its real output, and what changed in the schema and the files. Waits for Enter "
-        "between steps on a terminal; runs straight through with --no-pause or when stdin is not a terminal.",
+        help="replay a scenario step by step for a class, pausing between steps",
+        description="Teaching mode: replay a scenario in a sandbox, one step at a time: what the step does and why, "
+        "the exact command, its real output, and what changed in the schema, the rows and the files. Waits for "
+        "Enter between steps on a terminal; runs straight through with --no-pause or when stdin is not a terminal.",
     )
-    teach.add_argument(
-        "--framework",
-        default="all",
-        choices=[*ADAPTERS, "all"],
-        metavar="NAME",
-        help=f"{', '.join(ADAPTERS)} or all, in lockstep (default: all)",
-    )
-    teach.add_argument("--variant", default="safe", metavar="NAME", help="variant of the change (default: safe)")
-    teach.add_argument(
-        "--db",
-        default="sqlite",
-        choices=list(BACKENDS),
-        metavar="BACKEND",
-        help=f"database backend: {', '.join(BACKENDS)} (default: sqlite)",
-    )
+    add_story_options(teach, many=False)
     teach.add_argument("--no-pause", action="store_true", help="do not wait for Enter between steps")
-    teach.add_argument(
-        "--timeout", type=float, default=120.0, metavar="SECONDS", help="time limit for each tool call (default: 120)"
-    )
 
     bench = sub.add_parser(
         "bench",
@@ -148,56 +152,97 @@ def main(argv: list[str] | None = None) -> int:
         from compare import bench
 
         return bench.main(parser, args)
+    if args.command == "list":
+        return cmd_list()
     return cmd_run(parser, args)
 
 
-def checked(parser: argparse.ArgumentParser, story: scenario.Scenario, variants: list[str], timeout: float) -> None:
-    """The checks argparse cannot make alone, shared by `run` and `teach`: one-line error and exit 2."""
-    unknown = [v for v in variants if v not in story.variants]
-    if unknown:
-        parser.error(f"unknown variant '{unknown[0]}' (choose from {', '.join(story.variants)})")
-    if timeout <= 0:
+def selected(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[scenario.Scenario]:
+    """The scenarios, variants and time limit the user chose, shared by `run` and `teach`: one-line error, exit 2."""
+    if isinstance(args.scenario, str):
+        wanted = [args.scenario]
+    else:
+        wanted = args.scenario or (["all"] if args.command == "run" else ["add_read_count"])
+    names = scenario.names() if "all" in wanted else list(dict.fromkeys(wanted))
+    try:
+        chosen = [scenario.load(n) for n in names]
+    except ValueError as exc:
+        parser.error(str(exc))
+    variants = args.variant if isinstance(args.variant, list) else [args.variant] if args.variant else []
+    for v in variants:
+        if not any(v in sc.variants for sc in chosen):
+            known = sorted({name for sc in chosen for name in sc.variants})
+            parser.error(f"unknown variant '{v}' (choose from {', '.join(known)})")
+    if args.timeout <= 0:
         parser.error("--timeout must be positive")
+    return chosen
+
+
+def cmd_list() -> int:
+    console = Console()
+    table = Table(title="The catalog (python -m compare run --scenario NAME)", expand=True, show_lines=True)
+    for col in ("scenario", "question", "variants", "backends"):
+        table.add_column(col, overflow="fold", no_wrap=col == "scenario")
+    for name in scenario.names():
+        sc = scenario.load(name)
+        variants = "\n".join(f"{v}: {spec.title}" for v, spec in sc.variants.items())
+        table.add_row(name, sc.question or sc.title, variants, ", ".join(sc.backends))
+    console.print(table)
+    return 0
 
 
 def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
-    story = scenario.load(args.scenario)
-    variants = args.variant or list(story.variants)
-    checked(parser, story, variants, args.timeout)
+    scenarios = selected(parser, args)
     if args.jobs is not None and args.jobs < 1:
         parser.error("--jobs must be at least 1")
     frameworks = list(dict.fromkeys(args.framework or ADAPTERS))
     names = list(BACKENDS) if args.db == "all" else [args.db]
+    if not any(sc.applies(n) for sc in scenarios for n in names):
+        parser.error(f"none of the chosen scenarios applies to {args.db}")
     backends = [BACKENDS[name]() for name in names]
+    jobs = args.jobs or max(2, os.cpu_count() or 1)
 
     console, err = Console(), Console(stderr=True)
-    with progress_display(err, len(story.steps)) as on_step:
-        report, run_dir = runner.run(
-            story,
+    total = len(runner.plan(scenarios, frameworks, args.variant, backends))
+    if "postgresql" in names:
+        err.print(pg_notice(), highlight=False, soft_wrap=True)
+    with progress_display(err, total, quiet=args.quiet) as on_step:
+        catalog, run_dir = runner.run(
+            scenarios,
             frameworks,
-            list(dict.fromkeys(variants)),
+            list(dict.fromkeys(args.variant)) if args.variant else None,
             backends,
             timeout=args.timeout,
             keep=args.keep_sandbox,
             progress=on_step,
-            jobs=args.jobs,
+            jobs=jobs,
         )
     if not args.quiet:
-        terminal.render(report, console)
-    paths = render.write_all(report, args.out)
-    console.print("Reports: " + ", ".join(_rel(p) for p in paths))
+        terminal.render(catalog, console)
+    paths = render.write_all(catalog, args.out)
+    verdict = "every step and check as expected" if catalog.ok else "some steps or checks did not go as expected"
+    console.print(f"Result: {verdict}. Reports: " + ", ".join(_rel(p) for p in paths), soft_wrap=True)
     if args.keep_sandbox:
-        console.print(f"Sandboxes kept in {run_dir}")
-    return 0 if report.ok else 1
+        console.print(f"Sandboxes kept in {run_dir}", soft_wrap=True)
+    return 0 if catalog.ok else 1
+
+
+def pg_notice() -> str:
+    """What the run does with the project's PostgreSQL server, and how to stop it."""
+    from compare import pg
+
+    state = "is running" if pg.running_url() else "is not running: the run starts it"
+    return f"PostgreSQL: the project's server (data in var/pg) {state}; it keeps running afterwards: make pg-down"
 
 
 class progress_display:
     """Live progress on a terminal (one bar per story); one line per finished step otherwise."""
 
-    def __init__(self, console: Console, total: int):
-        self.console, self.total, self.tasks = console, total, {}
+    def __init__(self, console: Console, stories: int, quiet: bool = False):
+        self.console, self.stories, self.quiet, self.tasks = console, stories, quiet, {}
+        self.done = 0
         self.progress = Progress(
-            TextColumn("{task.description:<28}"),
+            TextColumn("{task.description:<44}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[step]}"),
@@ -206,23 +251,30 @@ class progress_display:
         )
 
     def __enter__(self):
-        if self.console.is_terminal:
+        if self.console.is_terminal and not self.quiet:
             self.progress.start()
         return self.on_step
 
     def __exit__(self, *exc):
         self.progress.stop()
 
-    def on_step(self, story: Story, step: Step | None, done: int) -> None:
+    def on_step(self, story: Story, step: Step | None, done: int, total: int) -> None:
+        if self.quiet:
+            return
         if self.console.is_terminal:
             if story.key not in self.tasks:
-                self.tasks[story.key] = self.progress.add_task(story.key, total=self.total, step="")
+                self.tasks[story.key] = self.progress.add_task(story.key, total=total, step="")
             label = step.title if step else "..."
             self.progress.update(self.tasks[story.key], completed=done, step=label)
+            if done == total:
+                self.progress.remove_task(self.tasks[story.key])
         elif step is not None:
-            state = "ok" if step.ok else f"FAILED: {step.error}"
+            if step.ok:
+                state = "ok"
+            else:
+                state = ("failed, as expected: " if step.expected_failure else "FAILED: ") + (step.error or "")
             self.console.print(
-                f"{story.key:<28} {done:>2}/{self.total} {step.title}: {state} ({step.seconds:.2f} s)",
+                f"{story.key:<44} {done:>2}/{total} {step.title}: {state} ({step.seconds:.2f} s)",
                 highlight=False,
                 soft_wrap=True,
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
-from compare import views
+from compare import checks, views
 from compare.model import Finding, Report
 from compare.scenario import Scenario
 
@@ -35,27 +35,20 @@ def _variant(report: Report, variant: str, backend: str) -> str:
 
 @rule
 def old_rows(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    """What the rows that existed before the change hold in each column the change added."""
     for variant, backend, stories in views.groups(report):
-        by_value: dict[str, list[str]] = defaultdict(list)
-        count = {}
+        by_value: dict[tuple[str, str], list[str]] = defaultdict(list)
         for s in stories:
-            step = s.step("upgrade_change")
-            if not step or not step.ok or not step.data:
-                continue
-            values = {r.get(scenario.field) for r in step.data.rows.get(scenario.table, [])}
-            count[s.framework] = len(step.data.rows.get(scenario.table, []))
-            label = "NULL" if values == {None} else ", ".join(sorted(str(v) for v in values))
-            by_value[label].append(s.framework)
+            step = s.role("change")
+            for c in step.data_changes if step and step.ok else []:
+                if c.change == "added":
+                    by_value[(f"{c.table}.{c.column}", f"{c.count} existing rows hold {c.detail}")].append(s.framework)
         if not by_value:
             continue
-        parts = []
-        for label, fws in sorted(by_value.items(), key=lambda kv: kv[0] != "NULL"):
-            n = count[fws[0]]
-            verb = "left" if label == "NULL" else "filled"
-            parts.append(f"{_names(fws)} {verb} {n} existing rows {label if label == 'NULL' else 'with ' + label}")
+        parts = [f"{column}: {_names(fws)}: {text}" for (column, text), fws in by_value.items()]
         yield Finding(
             "old_rows_value",
-            "; ".join(parts) + f" ({_variant(report, variant, backend)}).",
+            "After the change, " + "; ".join(parts) + f" ({_variant(report, variant, backend)}).",
             [s.framework for s in stories],
             variant,
             backend,
@@ -63,16 +56,35 @@ def old_rows(report: Report, scenario: Scenario) -> Iterator[Finding]:
 
 
 @rule
+def data_lost(report: Report, scenario: Scenario) -> Iterator[Finding]:
+    """Values a step destroyed: a dropped column's values, rows gone, values changed, per step."""
+    for s in report.stories:
+        for step in s.steps:
+            if step.role not in ("change", "rollback", "reapply", "upgrade") or not step.ok:
+                continue
+            for c in step.data_changes:
+                if c.change in ("values lost", "rows lost", "values changed"):
+                    where = f"{c.table}.{c.column}" if c.column else c.table
+                    yield Finding(
+                        "data_lost",
+                        f"{views.tool_title(s.framework)} ({_variant(report, s.variant, s.backend)}), "
+                        f"'{step.title}': {where}: {c.count} {c.change}" + (f" ({c.detail})." if c.detail else "."),
+                        [s.framework],
+                        s.variant,
+                        s.backend,
+                    )
+
+
+@rule
 def rebuilds(report: Report, scenario: Scenario) -> Iterator[Finding]:
     for s in report.stories:
-        for step_id, verb in (("upgrade_change", "add"), ("rollback", "drop")):
-            step = s.step(step_id)
-            tables = views.rebuilt_tables(step) if step else []
+        for step in s.steps:
+            tables = views.rebuilt_tables(step) if step.kind in ("upgrade", "rollback") else []
             if tables:
                 yield Finding(
                     "table_rebuild",
-                    f"{views.tool_title(s.framework)} rebuilt the {', '.join(tables)} table to {verb} one column "
-                    f"({step.title.lower()}, {_variant(report, s.variant, s.backend)}).",
+                    f"{views.tool_title(s.framework)} rebuilt the {', '.join(tables)} table "
+                    f"(copy, drop, rename) at '{step.title}' ({_variant(report, s.variant, s.backend)}).",
                     [s.framework],
                     s.variant,
                     s.backend,
@@ -83,10 +95,10 @@ def rebuilds(report: Report, scenario: Scenario) -> Iterator[Finding]:
 def manual_edits(report: Report, scenario: Scenario) -> Iterator[Finding]:
     seen: dict[str, int] = {}
     for s in report.stories:
-        seen.setdefault(s.framework, views.manual_edit_lines(s.step("init")))
+        seen.setdefault(s.framework, views.manual_edit_lines(s.role("init")))
     edited = {fw: n for fw, n in seen.items() if n}
     for fw, n in edited.items():
-        step = next(st.step("init") for st in report.stories if st.framework == fw)
+        step = next(st.role("init") for st in report.stories if st.framework == fw)
         files = sorted({line[6:] for line in step.diff.splitlines() if line.startswith("+++ b/")})
         yield Finding(
             "manual_edit", f"{views.tool_title(fw)} needed {n} hand-edited lines in {', '.join(files)}.", [fw]
@@ -94,38 +106,31 @@ def manual_edits(report: Report, scenario: Scenario) -> Iterator[Finding]:
     none = [fw for fw in seen if fw not in edited]
     if none:
         yield Finding("manual_edit", f"{_names(none)} needed no hand edits to set up.", none)
-
-
-@rule
-def database_default(report: Report, scenario: Scenario) -> Iterator[Finding]:
-    for variant, backend, stories in views.groups(report):
-        without = []
-        for s in stories:
-            step = s.step("upgrade_change")
-            table = step.schema.table(scenario.table) if step and step.ok and step.schema else None
-            column = table.column(scenario.field) if table else None
-            if column is not None and column.default is None:
-                without.append(s.framework)
-        if without:
-            yield Finding(
-                "database_default",
-                f"After the upgrade, {scenario.table}.{scenario.field} has no database "
-                f"default in {_names(without)} ({_variant(report, variant, backend)}): rows inserted "
-                "outside the app get NULL or fail.",
-                without,
-                variant,
-                backend,
-            )
+    for s in report.stories:
+        for step in s.steps:
+            n = views.manual_edit_lines(step) if step.kind == "fix" else 0
+            if n or step.answers:
+                how = f"{n} hand-edited lines in the generated migration" if n else ""
+                typed = f"answers typed at its prompt: {', '.join(step.answers)}" if step.answers else ""
+                yield Finding(
+                    "manual_edit",
+                    f"{views.tool_title(s.framework)} ({_variant(report, s.variant, s.backend)}) needed "
+                    + " and ".join(p for p in (how, typed) if p)
+                    + ".",
+                    [s.framework],
+                    s.variant,
+                    s.backend,
+                )
 
 
 @rule
 def failed_steps(report: Report, scenario: Scenario) -> Iterator[Finding]:
     for s in report.stories:
-        fails = scenario.variants[s.variant].fails
+        variant = scenario.variants[s.variant]
         for step in s.steps:
             if step.ok:
                 continue
-            known = next((f.reason for f in fails if f.step == step.id and s.framework in f.frameworks), None)
+            known = variant.reason(s.framework, s.backend, step=step.id)
             why = f" As expected: {known}." if known and step.expected_failure else ""
             text = (
                 f"{views.tool_title(s.framework)} ({_variant(report, s.variant, s.backend)}): '{step.title}' failed: "
@@ -138,20 +143,22 @@ def failed_steps(report: Report, scenario: Scenario) -> Iterator[Finding]:
 def left_behind(report: Report, scenario: Scenario) -> Iterator[Finding]:
     """What a migration that failed midway left in the database, per backend (transactional DDL or not)."""
     for variant, backend, stories in views.groups(report):
-        clean, dirty = [], []
+        clean, dirty = [], {}
         for s in stories:
-            check = next((c for c in s.checks if c.name == "failed_step_leaves_no_trace"), None)
-            failed = next((st for st in s.steps if not st.ok), None)
-            if check is None or failed is None or failed.kind != "upgrade":
+            failed = s.failed
+            if failed is None or failed.kind != "upgrade":
                 continue
-            (clean if check.passed else dirty).append(s.framework)
+            left = checks.left_behind(s.before(failed).schema if s.before(failed) else None, failed.schema)
+            if left:
+                dirty[s.framework] = left
+            else:
+                clean.append(s.framework)
         where = _variant(report, variant, backend)
-        if dirty:
+        for fw, left in dirty.items():
             yield Finding(
                 "left_behind",
-                f"The failed upgrade left changes behind in {_names(dirty)} ({where}): the "
-                "statements before the failing one stayed, and the version table does not know.",
-                dirty,
+                f"The failed upgrade left changes behind in {views.tool_title(fw)} ({where}): {', '.join(left)}.",
+                [fw],
                 variant,
                 backend,
             )
@@ -171,7 +178,7 @@ def schema_differences(report: Report, scenario: Scenario) -> Iterator[Finding]:
     """Columns that differ between frameworks after the change, one finding per difference wherever it showed."""
     seen: dict[str, tuple[list[str], str, list[str]]] = {}
     for variant, backend, stories in views.groups(report):
-        for row in views.schema_rows(stories, "upgrade_change"):
+        for row in views.schema_rows(stories, report.step_id("change")):
             for aspect in row.differs:
                 values = defaultdict(list)
                 for fw, c in row.cells.items():

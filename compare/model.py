@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FORMAT = "migration-lab/compare"
-VERSION = 1
+VERSION = 2  # 2: a catalog of scenarios; steps carry roles and the data changes they made
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Schema:
     tables: list[Table]
     bookkeeping: list[Table] = field(default_factory=list)
     version: list[str] = field(default_factory=list)  # applied migrations / revision ids, as the tool records them
+    enums: list[str] = field(default_factory=list)  # PostgreSQL enum types: "name(label, ...)"
 
     def table(self, name: str) -> Table | None:
         return next((t for t in self.tables if t.name == name), None)
@@ -68,6 +69,22 @@ class Data:
 
     counts: dict[str, int]
     rows: dict[str, list[dict[str, Any]]]
+
+
+@dataclass
+class DataChange:
+    """What one step did to a table's rows or to one column's values, measured against the step before it.
+
+    `change` is one of: rows added, rows lost, added (a new column; `detail` sums up its values), values changed,
+    values lost (a dropped column that held non-NULL values), moved (a dropped column whose values are now in
+    another column, `detail` says which), dropped (a dropped column that held only NULLs).
+    """
+
+    table: str
+    column: str | None  # None: the table's rows
+    change: str
+    count: int  # rows or values concerned
+    detail: str = ""
 
 
 @dataclass
@@ -87,7 +104,7 @@ class Step:
     """One step of the story as it ran: command, outcome, and the database right after it."""
 
     id: str
-    kind: str  # init, generate, upgrade, seed, edit, check, rollback
+    kind: str  # init, generate, upgrade, seed, edit, fix, sql, query, check, rollback
     title: str
     command: str | None  # exactly as a user types it, None for steps that are not a tool call
     cwd: str | None = None
@@ -105,6 +122,9 @@ class Step:
     schema: Schema | None = None
     data: Data | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
+    role: str | None = None  # what the step is for in the scenario (baseline, change, rollback...)
+    answers: list[str] = field(default_factory=list)  # what was typed at the tool's prompts
+    data_changes: list[DataChange] = field(default_factory=list)  # measured against the previous step
 
     NO_MIGRATION = "no migration written"
     EMPTY_MIGRATION = "empty migration"
@@ -119,7 +139,10 @@ class Step:
 class ToolCall:
     command: str
     exit_code: int | None
-    seconds: float
+    seconds: float  # wall time
+    cpu_seconds: float = 0.0  # user + system time of the tool's process (and the children it waited for)
+    harness_seconds: float = 0.0  # the sandbox's own work around the call: hashing the files, reading the SQL log
+    process: str = "plain"  # how the tool process ran: plain (a fresh interpreter) or warm (forked, compare.warm)
 
 
 @dataclass
@@ -143,6 +166,7 @@ class Story:
     variant: str
     backend: str
     tool_versions: dict[str, str]
+    scenario: str = ""
     steps: list[Step] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     sandbox: str | None = None
@@ -151,7 +175,7 @@ class Story:
 
     @property
     def key(self) -> str:
-        return f"{self.framework}/{self.variant}/{self.backend}"
+        return f"{self.scenario}/{self.framework}/{self.variant}/{self.backend}"
 
     @property
     def tool_seconds(self) -> float:
@@ -159,6 +183,20 @@ class Story:
 
     def step(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)
+
+    def role(self, role: str) -> Step | None:
+        """The first step that ran with this role."""
+        return next((s for s in self.steps if s.role == role), None)
+
+    def before(self, step: Step) -> Step | None:
+        """The step that ran just before `step`."""
+        i = next((n for n, s in enumerate(self.steps) if s is step), 0)
+        return self.steps[i - 1] if i else None
+
+    @property
+    def failed(self) -> Step | None:
+        """The first step that failed (where the story stopped, or was retried)."""
+        return next((s for s in self.steps if not s.ok), None)
 
     @property
     def ok(self) -> bool:
@@ -176,6 +214,8 @@ class Finding:
 
 @dataclass
 class Report:
+    """One scenario of the catalog, as it ran for every framework, variant and backend."""
+
     scenario: str
     title: str
     started_at: str
@@ -183,18 +223,47 @@ class Report:
     environment: dict[str, str]
     stories: list[Story] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    format: str = FORMAT
-    version: int = VERSION
+    question: str = ""
+    summary: str = ""
+    roles: dict[str, str] = field(default_factory=dict)  # role -> step id
+    variant_titles: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return all(s.ok for s in self.stories)
+
+    def step_id(self, role: str) -> str:
+        """The id of the scenario's step with this role ("" when it has none)."""
+        return self.roles.get(role, "")
 
     def story(self, framework: str, variant: str, backend: str = "sqlite") -> Story | None:
         return next(
             (s for s in self.stories if (s.framework, s.variant, s.backend) == (framework, variant, backend)),
             None,
         )
+
+
+@dataclass
+class Catalog:
+    """A whole run: every scenario that ran. What compare.json holds."""
+
+    started_at: str
+    seconds: float
+    environment: dict[str, str]
+    reports: list[Report] = field(default_factory=list)
+    format: str = FORMAT
+    version: int = VERSION
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.reports)
+
+    @property
+    def stories(self) -> list[Story]:
+        return [s for r in self.reports for s in r.stories]
+
+    def report(self, scenario: str) -> Report | None:
+        return next((r for r in self.reports if r.scenario == scenario), None)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,9 +1,8 @@
-"""Measure: run the scenario for each framework x variant x backend, in parallel, in throwaway sandboxes."""
+"""Measure: run each scenario for each framework x variant x backend, in parallel, in throwaway sandboxes."""
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import os
 import platform
 import shutil
@@ -17,53 +16,78 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from compare import checks, findings
-from compare.adapters import ADAPTERS, Adapter, Edit
+from compare.adapters import ADAPTERS, Adapter
 from compare.backends import Backend
-from compare.model import Report, Statement, Step, Story
-from compare.sandbox import Sandbox, SandboxError
+from compare.model import Catalog, Report, Statement, Step, Story
+from compare.sandbox import EditError, Sandbox, SandboxError
 from compare.scenario import Scenario, StepSpec
-from compare.snapshot import classify, data_snapshot, schema_snapshot
+from compare.snapshot import classify, data_changes, data_snapshot, schema_snapshot
 
-Progress = Callable[[Story, Step | None, int], None]
+Progress = Callable[[Story, Step | None, int, int], None]  # story, step (None: starting), done, total
+
+
+def plan(
+    scenarios: list[Scenario], frameworks: list[str], variants: list[str] | None, backends: list[Backend]
+) -> list[tuple[Scenario, str, str, Backend]]:
+    """(scenario, framework, variant, backend) of every story to run, in report order."""
+    return [
+        (sc, fw, v, b)
+        for sc in scenarios
+        for b in backends
+        if sc.applies(b.name)
+        for v in sc.variants
+        if variants is None or v in variants
+        for fw in frameworks
+    ]
 
 
 def run(
-    scenario: Scenario,
+    scenarios: list[Scenario],
     frameworks: list[str],
-    variants: list[str],
+    variants: list[str] | None,
     backends: list[Backend],
     timeout: float = 120.0,
     keep: bool = False,
     progress: Progress | None = None,
     jobs: int | None = None,
-) -> tuple[Report, Path]:
-    """Run every story in parallel; return the report and the run's temp directory (removed unless kept)."""
+) -> tuple[Catalog, Path]:
+    """Run every story in parallel; return the catalog and the run's temp directory (removed unless kept)."""
     run_dir = Path(tempfile.mkdtemp(prefix="migration-lab-"))
-    started = dt.datetime.now(dt.UTC)
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     runners = [
-        StoryRunner(scenario, ADAPTERS[fw], variant, backend, run_dir, timeout, progress)
-        for backend in backends
-        for variant in variants
-        for fw in frameworks
+        StoryRunner(sc, ADAPTERS[fw], v, b, run_dir, timeout, progress)
+        for sc, fw, v, b in plan(scenarios, frameworks, variants, backends)
     ]
-    workers = min(jobs or len(runners), len(runners))
+    workers = max(1, min(jobs or len(runners), len(runners)))
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             stories = list(pool.map(StoryRunner.run, runners))
     finally:
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
-    report = Report(
-        scenario=scenario.name,
-        title=scenario.title,
-        started_at=started.isoformat(timespec="seconds"),
-        seconds=round(time.perf_counter() - t0, 3),
-        environment={**environment(backends), "Stories in parallel": f"{workers} at once on {os.cpu_count()} CPUs"},
-        stories=stories,
-    )
-    report.findings = findings.derive(report, scenario)
-    return report, run_dir
+    env = {**environment(backends), "Stories in parallel": f"{workers} at once on {os.cpu_count()} CPUs"}
+    seconds = round(time.perf_counter() - t0, 3)
+    reports = []
+    for sc in scenarios:
+        mine = [s for s in stories if s.scenario == sc.name]
+        if not mine:
+            continue
+        report = Report(
+            scenario=sc.name,
+            title=sc.title,
+            started_at=started,
+            seconds=seconds,
+            environment=env,
+            stories=mine,
+            question=sc.question,
+            summary=sc.summary,
+            roles=sc.roles,
+            variant_titles={v: sc.variants[v].title for v in dict.fromkeys(s.variant for s in mine)},
+        )
+        report.findings = findings.derive(report, sc)
+        reports.append(report)
+    return Catalog(started_at=started, seconds=seconds, environment=env, reports=reports), run_dir
 
 
 def environment(backends: list[Backend]) -> dict[str, str]:
@@ -74,11 +98,12 @@ def environment(backends: list[Backend]) -> dict[str, str]:
 
 
 class StoryRunner:
-    """Runs the scenario's steps for one framework, variant and backend."""
+    """Runs a scenario's steps for one framework, variant and backend."""
 
     def __init__(self, scenario, adapter: Adapter, variant: str, backend: Backend, run_dir: Path, timeout, progress):
         self.scenario: Scenario = scenario
         self.adapter = adapter
+        self.variant_name = variant
         self.variant = scenario.variants[variant]
         self.backend = backend
         self.timeout = timeout
@@ -87,20 +112,27 @@ class StoryRunner:
             framework=adapter.name,
             variant=variant,
             backend=backend.name,
+            scenario=scenario.name,
             tool_versions={p: metadata.version(p) for p in adapter.packages},
         )
-        self.dir = run_dir / f"{adapter.name}-{variant}-{backend.name}"
+        self.dir = run_dir / f"{scenario.name}-{adapter.name}-{variant}-{backend.name}"
         self.url: str | None = None
         self.engine: sa.Engine | None = None
         self._t0 = time.perf_counter()
+        self._retried = False
+
+    @property
+    def total(self) -> int:
+        return len(self.scenario.steps)
 
     def run(self) -> Story:
-        """Run every step until one fails, then the checks; the database is dropped at the end."""
+        """Run every step until one fails (and its retry, if the scenario has one), then the checks."""
         try:
             if self.start():
-                for n in range(len(self.scenario.steps)):
-                    if not self.run_step(n).ok:
+                for n in range(self.total):
+                    if self.stopped:
                         break
+                    self.run_step(n)
                 self.story.checks = checks.run_all(self.story, self.adapter, self.scenario, self.variant)
         finally:
             self.finish()
@@ -108,38 +140,57 @@ class StoryRunner:
 
     # --- one step at a time (teaching mode drives these) -----------------------------------------------
 
+    @property
+    def stopped(self) -> bool:
+        """A step failed and its retry, if any, has run: nothing more runs."""
+        failed = self.story.failed
+        return failed is not None and (failed is not self.story.steps[-1] or self._retried)
+
     def start(self) -> bool:
         """Copy the app into the sandbox and create its database; False, recorded as a failed step, if it cannot."""
         self._t0 = time.perf_counter()
+        self._retried = False
         self.dir.mkdir(parents=True)
         self.story.sandbox = str(self.dir)
         try:
-            self.url = self.backend.create(self.dir, f"{self.adapter.name}_{self.story.variant}")
-            safe_line = self.scenario.variants["safe"].fields[self.adapter.name]
-            self.sandbox = Sandbox(self.adapter, self.dir, self.url, safe_line, self.timeout)
+            name = f"{self.scenario.name}_{self.variant_name}_{self.adapter.name}"[:48]
+            self.url = self.backend.create(self.dir, name)
+            start = self.scenario.start.get(self.adapter.name, [])
+            self.sandbox = Sandbox(self.adapter, self.dir, self.url, start, self.timeout)
             self.engine = self.backend.engine(self.url)
         except SandboxError as exc:
             self.story.steps.append(
-                Step(
-                    id="sandbox",
-                    kind="init",
-                    title="Prepare the sandbox",
-                    command=None,
-                    ok=False,
-                    error=str(exc),
-                )
+                Step(id="sandbox", kind="init", title="Prepare the sandbox", command=None, ok=False, error=str(exc))
             )
-            self.progress(self.story, self.story.steps[-1], len(self.scenario.steps))
+            self._retried = True
+            self.progress(self.story, self.story.steps[-1], self.total, self.total)
             return False
         return True
 
-    def run_step(self, n: int) -> Step:
-        """Run the scenario's n-th step, record it in the story and return it."""
-        self.progress(self.story, None, n)
-        step = self.execute(self.scenario.steps[n])
+    def run_step(self, n: int) -> Step | None:
+        """Run the scenario's n-th step if it applies, record it in the story and return it (None: not run)."""
+        spec = self.scenario.steps[n]
+        failed = self.story.failed is not None
+        if self.stopped or spec.after_failure != failed or not self._has_work(spec):
+            self.progress(self.story, None, n + 1, self.total)
+            return None
+        if spec.after_failure:
+            self._retried = True
+        self.progress(self.story, None, n, self.total)
+        step = self.execute(spec)
         self.story.steps.append(step)
-        self.progress(self.story, step, n + 1)
+        self.progress(self.story, step, n + 1, self.total)
         return step
+
+    def _has_work(self, spec: StepSpec) -> bool:
+        if spec.kind in ("edit", "fix"):
+            return bool(self.scenario.edit_set(spec.edits or "", self.variant_name, self.adapter.name))
+        if spec.kind in ("sql", "query"):
+            return bool(spec.statements(self.backend.name))
+        if spec.after_failure:
+            last = self.story.steps[-1] if self.story.steps else None
+            return last is not None and last.kind == "upgrade"
+        return True
 
     def finish(self) -> Story:
         """Release and drop the database (the sandbox's files stay); safe to call more than once."""
@@ -158,21 +209,28 @@ class StoryRunner:
     # --- steps ------------------------------------------------------------------------------------------
 
     def execute(self, spec: StepSpec) -> Step:
-        step = Step(id=spec.id, kind=spec.kind, title=spec.title, command=None, cwd=self.adapter.app_dir)
+        step = Step(
+            id=spec.id, kind=spec.kind, title=spec.title, command=None, cwd=self.adapter.app_dir, role=spec.role
+        )
         step.expected_failure = self.variant.step_fails(spec.id, self.adapter.name, self.backend.name)
         try:
             getattr(self, f"_{spec.kind}")(step, spec)
+        except EditError as exc:
+            step.ok, step.error = False, f"the hand edit does not fit: {exc}"
         except Exception as exc:  # a crash of the harness's own step is recorded, like a failing tool
             step.ok, step.error = False, f"{type(exc).__name__}: {exc}"
         try:
             step.schema = schema_snapshot(self.engine, self.adapter.bookkeeping, self.adapter.version_sql)
-            step.data = data_snapshot(self.engine, self.scenario.seed.tables())
+            step.data = data_snapshot(self.engine, [t.name for t in step.schema.tables])
         except sa.exc.SQLAlchemyError as exc:
             step.note = (step.note or "") + f" (database not readable: {exc.__class__.__name__})"
+        previous = next((s for s in reversed(self.story.steps) if s.data is not None), None)
+        if previous and step.data:
+            step.data_changes = data_changes(previous.data, step.data)
         return step
 
-    def _tool(self, step: Step, argv: list[str]) -> bool:
-        result = self.sandbox.run(argv)
+    def _tool(self, step: Step, argv: list[str], answers=None) -> bool:
+        result = self.sandbox.run_interactive(argv, answers) if answers else self.sandbox.run(argv)
         step.command = f"{step.command}\n{result.call.command}" if step.command else result.call.command
         step.tool_calls.append(result.call)
         step.exit_code = result.call.exit_code
@@ -181,6 +239,8 @@ class StoryRunner:
         step.stderr += result.stderr
         step.sql += result.sql
         step.files += result.written
+        if answers:
+            step.answers = [a.answer for a in answers]
         if result.error:
             step.ok, step.error = False, result.error
         return step.ok
@@ -194,17 +254,21 @@ class StoryRunner:
             if not self._tool(step, argv):
                 return
         if self.adapter.init_edits:
-            step.diff = self._apply_edits(self.adapter.init_edits)
-            edited = {e.path for e in self.adapter.init_edits}
-            step.files = [f for f in step.files if f.path not in edited] + self.sandbox.read(sorted(edited))
+            step.diff = self.sandbox.apply(list(self.adapter.init_edits))
+            edited = sorted({e.path for e in self.adapter.init_edits})
+            step.files = [f for f in step.files if f.path not in edited] + self.sandbox.read(edited)
 
     def _generate(self, step: Step, spec: StepSpec) -> None:
-        if not self._tool(step, self.adapter.generate_command(spec.message or spec.id)):
+        answers = self.variant.answers.get(self.adapter.name) if spec.role == "generate" else None
+        argv = self.adapter.generate_command(spec.message or spec.id, empty=spec.empty, interactive=bool(answers))
+        if not self._tool(step, argv, answers):
             return
         scripts = [f for f in step.files if self.adapter.is_script(f.path)]
+        if scripts:
+            self.sandbox.last_migration = scripts[-1].path
         if not scripts:
             step.ok, step.error = False, f"{Step.NO_MIGRATION}: the tool detected no model changes"
-        elif not any(self.adapter.operations(s) for s in scripts):
+        elif not spec.empty and not any(self.adapter.operations(s) for s in scripts):
             step.ok, step.error = False, f"{Step.EMPTY_MIGRATION}: {scripts[0].path} has no operations"
 
     def _upgrade(self, step: Step, spec: StepSpec) -> None:
@@ -216,52 +280,49 @@ class StoryRunner:
     def _check(self, step: Step, spec: StepSpec) -> None:
         self._tool(step, self.adapter.check_command())
 
+    def _edit(self, step: Step, spec: StepSpec) -> None:
+        edits = self.scenario.edit_set(spec.edits or "", self.variant_name, self.adapter.name)
+        step.diff = self.sandbox.apply(edits)
+        step.files = self.sandbox.read(sorted({f[6:] for f in step.diff.splitlines() if f.startswith("+++ b/")}))
+
+    _fix = _edit
+
     def _seed(self, step: Step, spec: StepSpec) -> None:
-        step.command = "INSERT INTO categories / posts (by the harness, the same rows for every framework)"
+        step.command = "INSERT INTO " + ", ".join(self.scenario.seed) + " (the same rows for every framework)"
         t0 = time.perf_counter()
         with self.engine.begin() as conn:
-            for table in self.scenario.seed.tables():
-                for row in getattr(self.scenario.seed, table):
-                    values = {k: _db_value(v) for k, v in row.items()}
-                    cols = ", ".join(values)
-                    sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join(':' + k for k in values)})"
-                    conn.execute(sa.text(sql), values)
-                    step.sql.append(Statement(_render(sql, values), classify(sql)))
+            for table, rows in self.scenario.seed.items():
+                for row in rows:
+                    cols = ", ".join(row)
+                    sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join(':' + k for k in row)})"
+                    conn.execute(sa.text(sql), row)
+                    step.sql.append(Statement(_render(sql, row), classify(sql)))
         step.seconds = round(time.perf_counter() - t0, 3)
 
-    def _apply_edits(self, edits: tuple[Edit, ...]) -> str:
-        """Apply hand edits to the sandbox's files; return them as one unified diff."""
-        diff = []
-        for path in dict.fromkeys(e.path for e in edits):
-            file = self.sandbox.app / path
-            old = file.read_text(encoding="utf-8").splitlines()
-            new = list(old)
-            for e in (e for e in edits if e.path == path):
-                i = new.index(e.anchor)
-                new[i : i + 1] = list(e.lines) if e.replace else [e.anchor, *e.lines]
-            file.write_text("\n".join(new) + "\n", encoding="utf-8")
-            diff += difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", lineterm="")
-        return "\n".join(diff)
+    def _sql(self, step: Step, spec: StepSpec) -> None:
+        """Statements the app would run, in one transaction; their results (for a query) as the step's output."""
+        statements = spec.statements(self.backend.name)
+        step.command = "\n".join(statements)
+        t0 = time.perf_counter()
+        out = []
+        try:
+            with self.engine.begin() as conn:
+                for sql in statements:
+                    result = conn.execute(sa.text(sql))
+                    step.sql.append(Statement(sql, classify(sql)))
+                    if result.returns_rows:
+                        out += [" | ".join(str(v) for v in row) for row in result]
+        except sa.exc.SQLAlchemyError as exc:
+            step.ok, step.error = False, " ".join(str(exc.orig or exc).split())[:300]
+        step.stdout = "\n".join(out) + ("\n" if out else "")
+        step.seconds = round(time.perf_counter() - t0, 3)
 
-    def _edit(self, step: Step, spec: StepSpec) -> None:
-        line = self.variant.fields[self.adapter.name]
-        path = self.sandbox.app / self.adapter.model_file
-        old = path.read_text(encoding="utf-8").splitlines()
-        new = old[: self.sandbox.field_index] + [line] + old[self.sandbox.field_index :]
-        path.write_text("\n".join(new) + "\n", encoding="utf-8")
-        step.diff = "\n".join(
-            difflib.unified_diff(old, new, f"a/{self.adapter.model_file}", f"b/{self.adapter.model_file}", lineterm="")
-        )
-        step.files = self.sandbox.read([self.adapter.model_file])
-
-
-def _db_value(value):
-    if isinstance(value, str) and len(value) == 20 and value.endswith("Z") and value[10] == "T":
-        return dt.datetime.fromisoformat(value).replace(tzinfo=None)
-    return value
+    _query = _sql
 
 
 def _render(sql: str, values: dict) -> str:
+    """The statement with its values inlined, for the report."""
     for k, v in values.items():
-        sql = sql.replace(f":{k}", "NULL" if v is None else repr(str(v)) if not isinstance(v, int) else str(v))
+        text = "NULL" if v is None else str(v) if isinstance(v, int | float) else repr(str(v))
+        sql = sql.replace(f":{k}", text)
     return sql

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import io
 import os
 import re
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from compare import warm
 from compare.adapters import Adapter
 from compare.model import File, Statement, ToolCall
+from compare.scenario import MIGRATION, MODEL, Answer, Edit
 from compare.snapshot import read_sql_log
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +31,12 @@ _SCRUB = (
     "PYTHONPATH",
     "PYTHONSTARTUP",
     "COMPARE_SQL_LOG",
+    "COMPARE_TOOL_MODE",
 )
+
+
+class EditError(Exception):
+    """A hand edit does not fit the file: its anchor line is missing or not unique."""
 
 
 class SandboxError(Exception):
@@ -49,30 +56,46 @@ class Result:
 class Sandbox:
     """A temp copy of one app without its migrations, bound to its own database."""
 
-    def __init__(self, adapter: Adapter, root: Path, database_url: str, field_line: str, timeout: float):
+    def __init__(self, adapter: Adapter, root: Path, database_url: str, start: list[Edit], timeout: float):
         self.adapter = adapter
         self.root = root
         self.app = root / adapter.app_dir
         self.database_url = database_url
         self.timeout = timeout
         self._calls = 0
+        self.last_migration: str | None = None  # the script the last generate step wrote (for MIGRATION edits)
         shutil.copytree(REPO / adapter.app_dir, self.app, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         for path in adapter.scaffold:
             target = self.app / path
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
         for script in adapter.migration_files(self.app):
             script.unlink()
-        self.field_index = self._remove_line(adapter.model_file, field_line)
+        try:
+            self.apply(start)
+        except EditError as exc:
+            raise SandboxError(f"the start state cannot be made: {exc}") from None
 
-    def _remove_line(self, relpath: str, line: str) -> int:
-        path = self.app / relpath
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        found = [i for i, text in enumerate(lines) if text.rstrip("\n") == line]
-        if len(found) != 1:
-            raise SandboxError(f"{self.adapter.app_dir}/{relpath} must contain this line exactly once: {line.strip()}")
-        del lines[found[0]]
-        path.write_text("".join(lines), encoding="utf-8")
-        return found[0]
+    def apply(self, edits: list[Edit]) -> str:
+        """Apply hand edits to the app copy's files; return them as one unified diff."""
+        paths = {MODEL: self.adapter.model_file, MIGRATION: self.last_migration}
+        diff: list[str] = []
+        for path in dict.fromkeys(paths.get(e.path, e.path) for e in edits):
+            if path is None:
+                raise EditError("no migration script was written to edit")
+            file = self.app / path
+            old = file.read_text(encoding="utf-8").splitlines()
+            new = list(old)
+            for e in (e for e in edits if paths.get(e.path, e.path) == path):
+                found = [i for i, line in enumerate(new) if line == e.find]
+                if len(found) != 1:
+                    raise EditError(f"{self.adapter.app_dir}/{path} must contain this line exactly once: {e.find!r}")
+                i, lines = found[0], e.lines.splitlines()
+                new[i : i + 1] = {"after": [e.find, *lines], "before": [*lines, e.find], "replace": lines}.get(
+                    e.action, []
+                )
+            file.write_text("\n".join(new) + "\n", encoding="utf-8")
+            diff += difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", lineterm="")
+        return "\n".join(diff)
 
     def env(self, sql_log: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
@@ -98,38 +121,79 @@ class Sandbox:
         return [File(p, (self.app / p).read_text(encoding="utf-8")) for p in sorted(paths)]
 
     def run(self, argv: list[str]) -> Result:
-        """Run one real tool command in the app copy, with a timeout; record its SQL and the files it wrote."""
+        """Run one real tool command in the app copy, with a timeout; record its SQL and the files it wrote.
+
+        The tool runs as a fresh interpreter or forked from the warm server (compare.warm); either way with the
+        same argv, cwd, environment and stdin, in its own session, killed with its process group at the timeout.
+        """
+        self._calls += 1
+        sql_log = self.root / f"sql-{self._calls:02d}.jsonl"
+        t0 = time.perf_counter()
+        before = self.files()
+        start = time.perf_counter()
+        done = warm.call([str(BIN / argv[0]), *argv[1:]], self.app, self.env(sql_log), self.timeout)
+        seconds = time.perf_counter() - start
+        error = f"timed out after {self.timeout:g} s" if done.timed_out else None
+        if done.code:
+            error = f"exit code {done.code}: {_last_line(done.stderr or done.stdout)}"
+        after = self.files()
+        written = [p for p, digest in after.items() if before.get(p) != digest]
+        sql, files = read_sql_log(sql_log), self.read(written)
+        harness = time.perf_counter() - t0 - seconds
+        return Result(
+            call=ToolCall(
+                command=shlex.join(argv),
+                exit_code=done.code,
+                seconds=round(seconds, 3),
+                cpu_seconds=round(done.cpu_seconds, 3),
+                harness_seconds=round(harness, 4),
+                process=done.mode,
+            ),
+            stdout=done.stdout,
+            stderr=done.stderr,
+            sql=sql,
+            written=files,
+            error=error,
+        )
+
+    def run_interactive(self, argv: list[str], answers: list[Answer]) -> Result:
+        """Run a tool in a pseudo-terminal and type the answers at its prompts, as a person would.
+
+        The transcript (what the tool printed and what was typed, echoed by the terminal) is the step's stdout.
+        """
+        import pexpect
+
         self._calls += 1
         sql_log = self.root / f"sql-{self._calls:02d}.jsonl"
         before = self.files()
-        error = None
+        error, typed, transcript = None, 0, io.StringIO()
         start = time.perf_counter()
-        proc = subprocess.Popen(
-            [str(BIN / argv[0]), *argv[1:]],
-            cwd=self.app,
-            env=self.env(sql_log),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
+        child = pexpect.spawn(
+            str(BIN / argv[0]), argv[1:], cwd=self.app, env=self.env(sql_log), encoding="utf-8", dimensions=(50, 200)
         )
+        child.logfile_read = transcript
         try:
-            stdout, stderr = proc.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            stdout, stderr = proc.communicate()
+            for a in answers:
+                child.expect(a.prompt, timeout=self.timeout)
+                child.sendline(a.answer)
+                typed += 1
+            child.expect(pexpect.EOF, timeout=self.timeout)
+        except pexpect.TIMEOUT:
             error = f"timed out after {self.timeout:g} s"
+        except pexpect.EOF:
+            error = f"the tool ended before asking {answers[typed].prompt!r}"
+        child.close(force=True)
         seconds = time.perf_counter() - start
-        code = None if error else proc.returncode
-        if code:
-            error = f"exit code {code}: {_last_line(stderr or stdout)}"
+        code = child.exitstatus if child.exitstatus is not None else -(child.signalstatus or 0)
+        stdout = transcript.getvalue().replace("\r\n", "\n")
+        if code and not error:
+            error = f"exit code {code}: {_last_line(stdout)}"
         after = self.files()
         written = [p for p, digest in after.items() if before.get(p) != digest]
         return Result(
             call=ToolCall(command=shlex.join(argv), exit_code=code, seconds=round(seconds, 3)),
             stdout=stdout,
-            stderr=stderr,
+            stderr="",
             sql=read_sql_log(sql_log),
             written=self.read(written),
             error=error,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from compare.model import Column, Data, ForeignKey, Index, Schema, Statement, Table
+from compare.model import Column, Data, DataChange, ForeignKey, Index, Schema, Statement, Table
 
 _TYPES = {
     "INTEGER": "integer",
@@ -63,10 +64,14 @@ def schema_snapshot(engine: sa.Engine, bookkeeping: Iterable[str], version_sql: 
         version: list[str] = []
         if any(t.name in bookkeeping for t in tables):
             version = [str(row[0]) for row in conn.execute(sa.text(version_sql))]
+        enums = []
+        if conn.dialect.name == "postgresql":
+            enums = [f"{e['name']}({', '.join(e['labels'])})" for e in inspector.get_enums()]
     return Schema(
         tables=[t for t in tables if t.name not in bookkeeping],
         bookkeeping=[t for t in tables if t.name in bookkeeping],
         version=version,
+        enums=sorted(enums),
     )
 
 
@@ -149,6 +154,66 @@ def data_snapshot(engine: sa.Engine, tables: Iterable[str]) -> Data:
             rows[name] = [{k: _plain(v) for k, v in r.items()} for r in result]
             counts[name] = len(rows[name])
     return Data(counts=counts, rows=rows)
+
+
+def data_changes(before: Data, after: Data) -> list[DataChange]:
+    """What happened to the rows and values between two data snapshots (rows matched by id, else by position)."""
+    out: list[DataChange] = []
+    for table in dict.fromkeys([*before.rows, *after.rows]):
+        old, new = before.rows.get(table), after.rows.get(table)
+        if old is None or new is None:
+            rows = new if old is None else old
+            if rows:
+                what = ("rows added", "a new table") if old is None else ("rows lost", "the table was dropped")
+                out.append(DataChange(table, None, what[0], len(rows), what[1]))
+            continue
+        old_by, new_by = _by_key(old), _by_key(new)
+        common = [k for k in old_by if k in new_by]
+        for change, keys in (
+            ("rows lost", old_by.keys() - new_by.keys()),
+            ("rows added", new_by.keys() - old_by.keys()),
+        ):
+            if keys:
+                out.append(DataChange(table, None, change, len(keys)))
+        old_cols = list(old[0]) if old else []
+        new_cols = list(new[0]) if new else []
+        fresh = [c for c in new_cols if c not in old_cols]
+        moved_to: set[str] = set()
+        for c in old_cols:
+            if c in new_cols:
+                changed = sum(old_by[k][c] != new_by[k][c] for k in common)
+                if changed:
+                    out.append(DataChange(table, c, "values changed", changed, _values(new_by[k][c] for k in common)))
+                continue
+            target = next((d for d in fresh if common and all(new_by[k][d] == old_by[k][c] for k in common)), None)
+            values = [r[c] for r in old if r[c] is not None]
+            if target and values:
+                moved_to.add(target)
+                out.append(DataChange(table, c, "moved", len(values), f"to {target}"))
+            elif values:
+                out.append(DataChange(table, c, "values lost", len(values), _values(values)))
+            else:
+                out.append(DataChange(table, c, "dropped", 0, "it held only NULLs"))
+        for d in fresh:
+            if d not in moved_to:
+                out.append(DataChange(table, d, "added", len(new), _values(r[d] for r in new)))
+    return out
+
+
+def _by_key(rows: list[dict]) -> dict:
+    return {(r["id"] if "id" in r else i): r for i, r in enumerate(rows)}
+
+
+def _values(values: Iterable) -> str:
+    """A short tally of values: NULL x4, or 0 x2, 3 x1..."""
+    counts = Counter("NULL" if v is None else _short(v) for v in values)
+    parts = [f"{v} x{n}" for v, n in counts.most_common(4)]
+    return ", ".join(parts) + (f", {len(counts) - 4} more" if len(counts) > 4 else "")
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 24 else text[:21] + "..."
 
 
 def _plain(value):

@@ -20,10 +20,9 @@ from rich.table import Table
 from rich.text import Text
 
 from compare import checks, views
-from compare import scenario as scenarios
 from compare.adapters import ADAPTERS
 from compare.backends import BACKENDS
-from compare.cli import checked
+from compare.cli import selected
 from compare.model import Step, Story
 from compare.runner import StoryRunner
 from compare.scenario import Scenario, StepSpec
@@ -36,17 +35,19 @@ THEME = "ansi_dark"  # the terminal's own colours, readable on any background
 
 def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """Replay the story for one framework, or all of them in lockstep. Exit 0 when every step went as expected."""
-    story = scenarios.load()
-    checked(parser, story, [args.variant], args.timeout)
+    (story,) = selected(parser, args)
+    variant = args.variant or next(iter(story.variants))
+    if variant not in story.variants:
+        parser.error(f"scenario {story.name} has no variant '{variant}' (choose from {', '.join(story.variants)})")
+    if not story.applies(args.db):
+        parser.error(f"scenario {story.name} does not apply to {args.db} (only {', '.join(story.backends)})")
     frameworks = list(ADAPTERS) if args.framework == "all" else [args.framework]
     backend = BACKENDS[args.db]()
     console = Console(highlight=False)
     pause = not args.no_pause and sys.stdin.isatty()
 
     run_dir = Path(tempfile.mkdtemp(prefix="migration-teach-"))
-    runners = [
-        StoryRunner(story, ADAPTERS[fw], args.variant, backend, run_dir, args.timeout, None) for fw in frameworks
-    ]
+    runners = [StoryRunner(story, ADAPTERS[fw], variant, backend, run_dir, args.timeout, None) for fw in frameworks]
     # Steps run in worker threads: Ctrl-C then lets the tool call under way finish before the sandbox goes.
     pool = ThreadPoolExecutor(max_workers=len(runners))
     try:
@@ -69,24 +70,21 @@ def lesson(console: Console, story: Scenario, runners: list[StoryRunner], pool: 
         list(pool.map(StoryRunner.start, runners))
     total = len(story.steps)
     for n, spec in enumerate(story.steps):
-        going = [r for r in runners if _going(r.story)]
+        going = [r for r in runners if not r.stopped]
         if not going:
             break
         with console.status(f"Step {n + 1}/{total}: {spec.title}..."):
-            list(pool.map(StoryRunner.run_step, going, [n] * len(going)))
+            ran = list(pool.map(StoryRunner.run_step, going, [n] * len(going)))
+        if not any(ran):  # nothing to do at this step for any framework (no hand fix needed, no retry...)
+            continue
         show_step(console, n, spec, runners, total)
-        if pause and n + 1 < total and any(_going(r.story) for r in runners) and not proceed(console):
+        if pause and n + 1 < total and any(not r.stopped for r in runners) and not proceed(console):
             console.print(f"Stopped after step {n + 1} of {total}.")
             return summary(console, runners, total)
     for r in runners:
         r.story.checks = checks.run_all(r.story, r.adapter, story, r.variant)
     checks_view(console, runners)
     return summary(console, runners, total)
-
-
-def _going(story: Story) -> bool:
-    """The story is still running: no step yet, or the last one succeeded."""
-    return not story.steps or story.steps[-1].ok
 
 
 def proceed(console: Console) -> bool:
@@ -126,8 +124,9 @@ def show_step(console: Console, n: int, spec: StepSpec, runners: list[StoryRunne
         tool = views.tool_title(r.adapter.name)
         step = r.story.step(spec.id)
         if step is None:
-            last = r.story.steps[-1]
-            console.print(Text(f"{tool}: its story stopped at '{last.title}'.", style="dim"))
+            failed = r.story.failed
+            why = f"its story stopped at '{failed.title}'" if failed else "nothing to do at this step"
+            console.print(Text(f"{tool}: {why}.", style="dim"))
             continue
         console.print(Panel(step_view(r, step), title=Text(f"{tool} · {step.title}"), title_align="left"))
 
@@ -158,7 +157,7 @@ def command(step: Step) -> Text:
 def outcome(r: StoryRunner, step: Step) -> Text:
     """ok, or how it failed and whether the scenario expects that."""
     took = f"exit {step.exit_code}, {step.seconds:.2f} s" if step.tool_calls else f"{step.seconds:.2f} s"
-    reason = next((f.reason for f in r.variant.fails if f.step == step.id and r.adapter.name in f.frameworks), "")
+    reason = r.variant.reason(r.adapter.name, r.backend.name, step=step.id) or ""
     if step.ok and not step.expected_failure:
         text = Text(f"ok ({took})", style="green")
     elif step.ok:

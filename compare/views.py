@@ -15,6 +15,7 @@ from compare.adapters import ADAPTERS
 from compare.model import Column, Report, Schema, Statement, Step, Story
 
 ASPECTS = ("type", "nullable", "default", "primary_key", "autoincrement")
+BEFORE = "@before"  # as `previous` of schema_rows: each story's step just before the one shown
 
 
 def tool_title(framework: str) -> str:
@@ -40,6 +41,33 @@ def backends(report: Report) -> list[str]:
     return list(dict.fromkeys(s.backend for s in report.stories))
 
 
+def step_ids(stories: list[Story]) -> list[str]:
+    """Every step id that ran in any of the stories, in scenario order."""
+    ids: list[str] = []
+    for s in stories:
+        for st in s.steps:
+            if st.id not in ids:
+                after = [i for i in ids if any(x.id == i for x in s.steps[s.steps.index(st) :])]
+                ids.insert(ids.index(after[0]) if after else len(ids), st.id)
+    return ids
+
+
+def step_title(stories: list[Story], step_id: str) -> str:
+    return next((st.title for s in stories for st in s.steps if st.id == step_id), step_id)
+
+
+def change_text(c) -> str:
+    """One measured data change, as a phrase: 'posts.read_count: added, 4 rows hold 0 x4'."""
+    where = f"{c.table}.{c.column}" if c.column else c.table
+    if c.change == "added":
+        return f"{where} added: {c.detail}" if c.column else f"{where}: {c.count} rows added ({c.detail})"
+    if c.change == "moved":
+        return f"{where}: {c.count} values moved {c.detail}"
+    if c.change == "dropped":
+        return f"{where} dropped ({c.detail})"
+    return f"{where}: {c.count} {c.change}" + (f" ({c.detail})" if c.detail else "")
+
+
 def groups(report: Report) -> list[tuple[str, str, list[Story]]]:
     """(variant, backend, stories in framework order) for every variant x backend that ran."""
     return [
@@ -60,6 +88,7 @@ class Difference:
     backends: tuple[str, ...]
     text: str
     variants: tuple[str, ...] | None = None  # None: every variant
+    scenarios: tuple[str, ...] | None = None  # None: every scenario
 
 
 @cache
@@ -71,7 +100,7 @@ def known_differences() -> tuple[Difference, ...]:
     )
 
 
-def explain(where: str, aspect: str, backend: str, variant: str) -> Difference | None:
+def explain(where: str, aspect: str, backend: str, variant: str, scenario: str = "") -> Difference | None:
     return next(
         (
             d
@@ -80,6 +109,7 @@ def explain(where: str, aspect: str, backend: str, variant: str) -> Difference |
             and d.aspect == aspect
             and backend in d.backends
             and (d.variants is None or variant in d.variants)
+            and (d.scenarios is None or scenario in d.scenarios)
         ),
         None,
     )
@@ -91,12 +121,17 @@ def explain(where: str, aspect: str, backend: str, variant: str) -> Difference |
 def describe(c: Column | None) -> str:
     if c is None:
         return "-"
+    if c is UNREACHED:
+        return "not reached"
     parts = [c.type, "NULL" if c.nullable else "NOT NULL"]
     if c.default is not None:
         parts.append(f"DEFAULT {c.default}")
     if c.primary_key:
         parts.append("PK" + (f" {c.autoincrement}" if c.autoincrement else ""))
     return " ".join(parts)
+
+
+UNREACHED = Column("", "", False, None)  # the cell of a story that never reached the step
 
 
 @dataclass
@@ -109,6 +144,11 @@ class SchemaRow:
     differs: list[str] = field(default_factory=list)  # aspects that differ between frameworks
     known: list[Difference] = field(default_factory=list)
     bookkeeping: bool = False
+
+    @property
+    def unreached(self) -> list[str]:
+        """Frameworks (or backends) whose story never reached the step."""
+        return [k for k, c in self.cells.items() if c is UNREACHED]
 
     @property
     def unexplained(self) -> list[str]:
@@ -127,9 +167,13 @@ class SchemaRow:
 def schema_rows(
     stories: list[Story], step_id: str, previous: str | None = None, key: str = "framework"
 ) -> list[SchemaRow]:
-    """Columns of every table after `step_id`, aligned across frameworks, marked with what differs and changed."""
+    """Columns of every table after `step_id`, aligned across frameworks, marked with what differs and changed.
+
+    `previous` is the step the changes are measured from (BEFORE: each story's step just before `step_id`). A story
+    that never reached `step_id` has UNREACHED cells, never "removed" ones.
+    """
     snaps = {getattr(s, key): _schema(s, step_id) for s in stories}
-    prev = {getattr(s, key): _schema(s, previous) for s in stories} if previous else {}
+    prev = {getattr(s, key): _previous(s, step_id, previous) for s in stories} if previous else {}
     keys: dict[tuple[str, str, bool], None] = {}
     for schema in list(snaps.values()) + list(prev.values()):
         if schema is None:
@@ -139,29 +183,39 @@ def schema_rows(
                 for c in t.columns:
                     keys[(t.name, c.name, book)] = None
     rows = []
-    variant, backend = (stories[0].variant, stories[0].backend) if stories else ("", "")
+    variant, backend, scenario = (stories[0].variant, stories[0].backend, stories[0].scenario) if stories else ("",) * 3
     for table, column, book in keys:
-        cells = {fw: _column(snap, table, column) for fw, snap in snaps.items()}
-        extras = {fw: _extras(snap, table, column) for fw, snap in snaps.items() if cells[fw] is not None}
+        cells = {k: UNREACHED if snap is None else _column(snap, table, column) for k, snap in snaps.items()}
+        extras = {k: _extras(snap, table, column) for k, snap in snaps.items() if cells[k] not in (None, UNREACHED)}
         row = SchemaRow(table, column, cells, extras, bookkeeping=book)
         if not book:
-            present = [c for c in cells.values() if c is not None]
+            present = [c for c in cells.values() if c not in (None, UNREACHED)]
             differs = [a for a in ASPECTS if len({getattr(c, a) for c in present}) > 1]
             differs += ["constraints"] if len(set(extras.values())) > 1 else []
             for aspect in differs:
                 row.differs.append(aspect)
-                if key == "framework" and (d := explain(f"{table}.{column}", aspect, backend, variant)):
+                if key == "framework" and (d := explain(f"{table}.{column}", aspect, backend, variant, scenario)):
                     row.known.append(d)
-        for fw, old_schema in prev.items():
-            old, new = _column(old_schema, table, column), cells.get(fw)
+        for k, old_schema in prev.items():
+            old, new = _column(old_schema, table, column), cells.get(k)
+            if new is UNREACHED or old_schema is None:
+                continue
             if old is None and new is not None:
-                row.change[fw] = "added"
+                row.change[k] = "added"
             elif old is not None and new is None:
-                row.change[fw] = "removed"
-            elif old != new or (old and _extras(old_schema, table, column) != _extras(snaps[fw], table, column)):
-                row.change[fw] = "changed"
+                row.change[k] = "removed"
+            elif old != new or (old and _extras(old_schema, table, column) != _extras(snaps[k], table, column)):
+                row.change[k] = "changed"
         rows.append(row)
     return sorted(rows, key=lambda r: (r.bookkeeping, r.table))
+
+
+def _previous(story: Story, step_id: str, previous: str) -> Schema | None:
+    if previous != BEFORE:
+        return _schema(story, previous)
+    step = story.step(step_id)
+    before = story.before(step) if step else None
+    return before.schema if before else None
 
 
 def _schema(story: Story, step_id: str | None) -> Schema | None:
@@ -232,22 +286,42 @@ def manual_edit_lines(step: Step | None) -> int:
 
 OPERATIONS = (
     ("Initialize", "init"),
-    ("Generate migration", "generate_change"),
-    ("Execute migration", "upgrade_change"),
+    ("Generate migration", "generate"),
+    ("Fix it by hand", "fix"),
+    ("Execute migration", "change"),
     ("Rollback", "rollback"),
     ("Drift check", "check"),
 )
 
 
 def operations(stories: list[Story]) -> list[tuple[str, dict[str, Step | None]]]:
-    """One row per operation, one Step per framework: what ran and how long it took."""
-    return [(label, {s.framework: s.step(step_id) for s in stories}) for label, step_id in OPERATIONS]
+    """One row per operation (the scenario's steps with that role), one Step per framework."""
+    return [
+        (label, {s.framework: s.role(role) for s in stories})
+        for label, role in OPERATIONS
+        if role != "fix" or any(s.role(role) for s in stories)
+    ]
 
 
 def main_group(report: Report) -> tuple[str, str, list[Story]]:
     """The group the headline table shows: the safe variant on the first backend when it ran."""
     all_groups = groups(report)
     return next((g for g in all_groups if g[0] == "safe"), all_groups[0])
+
+
+def schema_steps(report: Report) -> list[tuple[str, str | None]]:
+    """The schema grids a scenario's report shows: (step, the step its changes are measured from)."""
+    out: list[tuple[str, str | None]] = [(report.step_id("start"), None)]
+    ids = list(dict.fromkeys(st.id for s in report.stories for st in s.steps))
+    out += [(i, BEFORE) for i in ids if any(st.role == "upgrade" for st in _steps(report, i))]
+    out += [(report.step_id("change"), BEFORE)]
+    if report.step_id("rollback"):
+        out.append((report.step_id("rollback"), report.step_id("change")))
+    return out
+
+
+def _steps(report: Report, step_id: str) -> list[Step]:
+    return [st for s in report.stories if (st := s.step(step_id))]
 
 
 def mermaid(schema: Schema | None) -> str:
@@ -286,10 +360,11 @@ class BackendComparison:
     facts: list[tuple[str, dict[str, str]]]
 
 
-def backend_comparisons(report: Report, step_id: str = "upgrade_change") -> list[BackendComparison]:
-    """For each framework and variant: schema after `step_id`, its DDL, rebuilds and timings, per backend."""
+def backend_comparisons(report: Report) -> list[BackendComparison]:
+    """For each framework and variant: schema after the change, its DDL, rebuilds and timings, per backend."""
     if len(backends(report)) < 2:
         return []
+    step_id = report.step_id("change")
     out = []
     for variant in variants(report):
         for fw in frameworks(report):
@@ -302,7 +377,7 @@ def backend_comparisons(report: Report, step_id: str = "upgrade_change") -> list
                 ("Step time", {b: f"{st.seconds:.2f} s" if st else "-" for b, st in steps.items()}),
                 ("All tool calls", {s.backend: f"{s.tool_seconds:.1f} s" for s in stories}),
             ]
-            rows = [r for r in schema_rows(stories, step_id, "seed", key="backend") if not r.bookkeeping]
+            rows = [r for r in schema_rows(stories, step_id, BEFORE, key="backend") if not r.bookkeeping]
             out.append(BackendComparison(fw, variant, [s.backend for s in stories], rows, facts))
     return out
 
@@ -322,3 +397,129 @@ def _transactional(step: Step | None) -> str:
     if first_ddl is None:
         return "no DDL"
     return "yes" if "tx" in kinds[:first_ddl] else "no"
+
+
+# --- the catalog matrix ---------------------------------------------------------------------------------
+
+# outcome -> what it means, worst first: a cell shows the worst outcome its story measured.
+OUTCOMES = {
+    "fails_debris": "fails and leaves debris",
+    "fails_clean": "fails cleanly",
+    "loses_data": "loses data",
+    "caveat": "works, with a caveat",
+    "hand_edits": "works after hand edits",
+    "rebuild": "works, rebuilds the table",
+    "works": "works",
+}
+
+
+@dataclass
+class Cell:
+    """One story's outcome in the catalog matrix, with a few words of why, all measured."""
+
+    outcome: str
+    why: str
+    story: Story
+
+    @property
+    def label(self) -> str:
+        return OUTCOMES[self.outcome]
+
+    @property
+    def unexpected(self) -> bool:
+        """Some step or check did not go as the scenario expects: the tool's behaviour changed."""
+        return not self.story.ok
+
+
+@dataclass
+class MatrixRow:
+    scenario: str
+    title: str
+    variant: str
+    variant_title: str
+    cells: dict[tuple[str, str], Cell]  # (framework, backend) -> cell; absent: does not apply
+
+
+def outcome(story: Story) -> Cell:
+    """The worst thing the story measured: a failure and what it left, data lost, a failed check, hand edits,
+    a table rebuild; else it works."""
+    from compare.checks import left_behind
+
+    failed = story.failed
+    if failed is not None:
+        before = story.before(failed)
+        left = left_behind(before.schema if before else None, failed.schema) if failed.kind == "upgrade" else []
+        what = f"{failed.title.lower()} failed" + (f" (exit {failed.exit_code})" if failed.exit_code else "")
+        retry = story.role("retry")
+        again = f"; retry {'works' if retry.ok else 'fails: ' + _short(retry.error)}" if retry else ""
+        if left:
+            return Cell("fails_debris", f"{what}; left {', '.join(left[:2])}{again}", story)
+        return Cell("fails_clean", f"{what}: {_short(failed.error)}{again}", story)
+    change = story.role("change")
+    before = story.before(change) if change else None
+    for role in ("change", "rollback", "reapply"):
+        step = story.role(role)
+        if step is None or before is None or before.data is None or step.data is None:
+            continue
+        from compare.snapshot import data_changes
+
+        lost = [c for c in data_changes(before.data, step.data) if c.change in ("values lost", "rows lost")]
+        lost += [c for c in data_changes(before.data, step.data) if c.change == "values changed"]
+        if lost:
+            return Cell("loses_data", f"{role}: " + "; ".join(change_text(c) for c in lost[:2]), story)
+    bad = [c for c in story.checks if not c.passed]
+    if bad:
+        return Cell("caveat", f"{bad[0].name}: {_short(bad[0].detail.split(' (known')[0])}", story)
+    fixes = sum(manual_edit_lines(s) for s in story.steps if s.kind == "fix")
+    answers = [a for s in story.steps for a in s.answers]
+    if fixes or answers:
+        parts = [f"{fixes} lines edited in the migration"] if fixes else []
+        parts += [f"answered {', '.join(answers)} at the prompt"] if answers else []
+        return Cell("hand_edits", "; ".join(parts) + _rebuild_note(story), story)
+    if _rebuild_note(story):
+        return Cell("rebuild", _rebuild_note(story).lstrip("; "), story)
+    ddl = sum(1 for q in change.sql if q.kind == "ddl") if change else 0
+    return Cell("works", f"{ddl} DDL statement{'s' if ddl != 1 else ''}, in place", story)
+
+
+def _rebuild_note(story: Story) -> str:
+    where = {role: rebuilt_tables(step) for role in ("change", "rollback") if (step := story.role(role)) is not None}
+    parts = [f"{role} rebuilds {', '.join(t)}" for role, t in where.items() if t]
+    return "; " + "; ".join(parts) if parts else ""
+
+
+def _short(text: str | None, limit: int = 90) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def matrix(reports: list[Report]) -> tuple[list[tuple[str, str]], list[MatrixRow]]:
+    """The catalog's front page: (framework, backend) columns, one row per scenario x variant."""
+    stories = [s for r in reports for s in r.stories]
+    columns = list(dict.fromkeys((s.framework, s.backend) for s in sorted(stories, key=_column_order)))
+    rows = []
+    for r in reports:
+        for variant in variants(r):
+            cells = {(s.framework, s.backend): outcome(s) for s in r.stories if s.variant == variant}
+            rows.append(MatrixRow(r.scenario, r.title, variant, r.variant_titles.get(variant, variant), cells))
+    return columns, rows
+
+
+def _column_order(story: Story) -> tuple[int, int]:
+    from compare.backends import BACKENDS
+
+    fws = list(ADAPTERS)
+    return (list(BACKENDS).index(story.backend) if story.backend in BACKENDS else 99, fws.index(story.framework))
+
+
+def cells(rows: list[MatrixRow]) -> list[Cell]:
+    return [c for row in rows for c in row.cells.values()]
+
+
+def tally(rows: list[MatrixRow]) -> dict[str, int]:
+    """How many cells have each outcome, worst first."""
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for row in rows:
+        for cell in row.cells.values():
+            counts[cell.outcome] += 1
+    return {k: n for k, n in counts.items() if n}

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from compare.model import File
-
-
-@dataclass(frozen=True)
-class Edit:
-    """A hand edit of a generated file: insert lines after an anchor line, or replace a line."""
-
-    path: str
-    anchor: str
-    lines: tuple[str, ...]
-    replace: bool = False
+from compare.scenario import Edit
 
 
 class Adapter:
@@ -43,7 +33,8 @@ class Adapter:
         """Commands that set up the migration environment (none for Django)."""
         return []
 
-    def generate_command(self, message: str) -> list[str]:
+    def generate_command(self, message: str, *, empty: bool = False, interactive: bool = False) -> list[str]:
+        """Autogenerate a migration; `empty`: an empty one to write by hand; `interactive`: a person answers."""
         raise NotImplementedError
 
     def upgrade_command(self) -> list[str]:

@@ -22,10 +22,14 @@ class DjangoAdapter(Adapter):
     version_sql = "SELECT app || '.' || name FROM django_migrations WHERE app = 'blog' ORDER BY id"
     packages = ("django",)
 
-    def generate_command(self, message: str) -> list[str]:
-        # Django names migrations from their operations (0001_initial, 0002_post_read_count). --noinput: nobody is
-        # there to answer its prompts, so it must refuse (exit 3) rather than wait or crash on a closed stdin.
-        return ["python", "manage.py", "makemigrations", "blog", "--noinput"]
+    def generate_command(self, message: str, *, empty: bool = False, interactive: bool = False) -> list[str]:
+        # Django names migrations from their operations (0001_initial, 0002_post_read_count), an empty one from
+        # --name. --noinput unless a person answers: nobody is there to answer its prompts, so it must refuse
+        # (exit 3) or take the non-interactive default rather than wait or crash on a closed stdin.
+        argv = ["python", "manage.py", "makemigrations", "blog"]
+        if empty:
+            argv += ["--empty", "--name", re.sub(r"\W+", "_", message).strip("_")]
+        return argv if interactive else [*argv, "--noinput"]
 
     def upgrade_command(self) -> list[str]:
         return ["python", "manage.py", "migrate"]

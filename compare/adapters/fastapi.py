@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compare.adapters.base import AlembicAdapter, Edit
+from compare.adapters.base import AlembicAdapter
+from compare.scenario import Edit
 
 
 class FastAPIAdapter(AlembicAdapter):
@@ -19,23 +20,28 @@ class FastAPIAdapter(AlembicAdapter):
     # The edit the tutorial calls critical: let autogenerate see the models, and take the URL from settings.
     init_edits = (
         Edit(
-            "alembic/env.py",
-            "from alembic import context",
-            ("", "from app.core.config import settings", "from app.models import Base"),
+            path="alembic/env.py",
+            find="from alembic import context",
+            lines="\nfrom app.core.config import settings\nfrom app.models import Base",
         ),
         Edit(
-            "alembic/env.py",
-            "config = context.config",
-            ('config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))',),
+            path="alembic/env.py",
+            find="config = context.config",
+            lines='config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))',
         ),
-        Edit("alembic/env.py", "target_metadata = None", ("target_metadata = Base.metadata",), replace=True),
+        Edit(
+            path="alembic/env.py",
+            find="target_metadata = None",
+            action="replace",
+            lines="target_metadata = Base.metadata",
+        ),
     )
 
     def init_commands(self) -> list[list[str]]:
         return [["alembic", "init", "alembic"]]
 
-    def generate_command(self, message: str) -> list[str]:
-        return ["alembic", "revision", "--autogenerate", "-m", message]
+    def generate_command(self, message: str, *, empty: bool = False, interactive: bool = False) -> list[str]:
+        return ["alembic", "revision", *([] if empty else ["--autogenerate"]), "-m", message]
 
     def upgrade_command(self) -> list[str]:
         return ["alembic", "upgrade", "head"]

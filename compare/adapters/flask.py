@@ -20,8 +20,8 @@ class FlaskAdapter(AlembicAdapter):
     def init_commands(self) -> list[list[str]]:
         return [["flask", "db", "init"]]
 
-    def generate_command(self, message: str) -> list[str]:
-        return ["flask", "db", "migrate", "-m", message]
+    def generate_command(self, message: str, *, empty: bool = False, interactive: bool = False) -> list[str]:
+        return ["flask", "db", "revision" if empty else "migrate", "-m", message]
 
     def upgrade_command(self) -> list[str]:
         return ["flask", "db", "upgrade"]

@@ -18,14 +18,12 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer, SqlLexer
 
 from compare import views
-from compare.model import Check, File, Report, Schema, Step, Story
+from compare.model import Catalog, Check, File, Report, Schema, Step, Story
 from compare.render import base
 
 FORMATTER = HtmlFormatter(style="vs", nowrap=True)
 LEXERS = {"python": PythonLexer, "sql": SqlLexer, "diff": DiffLexer}
 
-# The schema grids the report shows: (step, the step its changes are measured from).
-SCHEMA_STEPS = (("upgrade_initial", None), ("upgrade_change", "seed"), ("rollback", "reapply"))
 MISSING = object()  # a value a framework's rows do not have (column absent, row absent)
 HELPERS: dict[str, Callable] = {}  # the functions templates call
 
@@ -36,15 +34,21 @@ def helper(fn: Callable) -> Callable:
 
 
 def render(report: Report) -> str:
-    """The whole report as one HTML document."""
+    """One scenario's report as one HTML document."""
     return environment().get_template("report.html.j2").render(report=report)
+
+
+def render_index(catalog: Catalog) -> str:
+    """The catalog's front page: the matrix, linking to each scenario's page."""
+    return environment().get_template("index.html.j2").render(catalog=catalog)
 
 
 @cache
 def environment() -> Environment:
     env = base.environment(autoescape=True)
     env.globals.update(
-        SCHEMA_STEPS=SCHEMA_STEPS,
+        step_ids=views.step_ids,
+        step_title=views.step_title,
         MISSING=MISSING,
         pygments_css=Markup(FORMATTER.get_style_defs(".hl")),
         **HELPERS,
@@ -83,17 +87,6 @@ def tool_versions(report: Report) -> dict[str, dict[str, str]]:
 @helper
 def slug(*parts: str) -> str:
     return "-".join(p.replace("_", "-").replace("/", "-") for p in parts)
-
-
-@helper
-def step_ids(stories: list[Story]) -> list[str]:
-    """Every step id that ran in any of the stories, in story order."""
-    return list(dict.fromkeys(st.id for s in stories for st in s.steps))
-
-
-@helper
-def step_title(stories: list[Story], step_id: str) -> str:
-    return next((st.title for s in stories for st in s.steps if st.id == step_id), step_id)
 
 
 @helper
@@ -145,18 +138,28 @@ def scripts(step: Step | None) -> list[File]:
 @helper
 def sql_steps(stories: list[Story]) -> list[str]:
     """Ids of the upgrade and rollback steps that ran in any of the stories, in story order."""
-    return [i for i in step_ids(stories) if any(st.kind in ("upgrade", "rollback") for st in _steps(stories, i))]
+    return [i for i in views.step_ids(stories) if any(st.kind in ("upgrade", "rollback") for st in _steps(stories, i))]
 
 
 @helper
 def generate_steps(stories: list[Story]) -> list[str]:
-    return [i for i in step_ids(stories) if any(st.kind == "generate" for st in _steps(stories, i))]
+    return [i for i in views.step_ids(stories) if any(st.kind == "generate" for st in _steps(stories, i))]
 
 
 @helper
 def diff_steps(stories: list[Story]) -> list[str]:
     """Ids of the steps that carry a hand edit in any of the stories."""
-    return [i for i in step_ids(stories) if any(st.diff for st in _steps(stories, i))]
+    return [i for i in views.step_ids(stories) if any(st.diff for st in _steps(stories, i))]
+
+
+@helper
+def data_steps(stories: list[Story]) -> list[str]:
+    """Ids of the steps after the baseline that changed any data, in any of the stories."""
+    return [
+        i
+        for i in views.step_ids(stories)
+        if any(st.data_changes and st.role not in ("baseline", "start") for st in _steps(stories, i))
+    ]
 
 
 def _steps(stories: list[Story], step_id: str) -> list[Step]:
@@ -205,17 +208,26 @@ def odd_aspects(row: views.SchemaRow, framework: str) -> list[str]:
 
 
 @helper
-def added_columns(stories: list[Story], step_id: str = "upgrade_change", previous: str = "seed") -> list[tuple]:
+def added_columns(stories: list[Story], step_id: str) -> list[tuple]:
     """(table, column) of the application columns the step added in any framework."""
     return [
         (r.table, r.column)
-        for r in views.schema_rows(stories, step_id, previous)
+        for r in views.schema_rows(stories, step_id, views.BEFORE)
         if not r.bookkeeping and "added" in r.change.values()
     ]
 
 
 @helper
-def column_values(stories: list[Story], table: str, column: str, step_id: str = "upgrade_change") -> list[tuple]:
+def left_by(story: Story, step: Step) -> list[str]:
+    """What a failed step left in the database, measured against the step before it."""
+    from compare.checks import left_behind
+
+    before = story.before(step)
+    return left_behind(before.schema if before else None, step.schema)
+
+
+@helper
+def column_values(stories: list[Story], table: str, column: str, step_id: str) -> list[tuple]:
     """(row label, {framework: value or MISSING}) for every row of `table` after the step, aligned by position."""
     rows = {s.framework: _rows(s.step(step_id), table) for s in stories}
     longest = max(rows.values(), key=len, default=[])

@@ -1,10 +1,10 @@
-"""The Markdown report, from a Jinja2 template."""
+"""The Markdown reports, from Jinja2 templates: the catalog matrix, and one page per scenario."""
 
 from __future__ import annotations
 
 from jinja2 import Environment
 
-from compare.model import Report
+from compare.model import Catalog, Report
 from compare.render import base
 
 
@@ -15,4 +15,10 @@ def environment() -> Environment:
 
 
 def render(report: Report) -> str:
+    """One scenario's report."""
     return environment().get_template("report.md.j2").render(report=report)
+
+
+def render_index(catalog: Catalog) -> str:
+    """The catalog matrix, linking to each scenario's page."""
+    return environment().get_template("index.md.j2").render(catalog=catalog)

@@ -7,12 +7,55 @@ from rich.table import Table
 from rich.text import Text
 
 from compare import views
-from compare.model import Report
+from compare.model import Catalog, Report
 
 MARK = {"added": "green", "removed": "red", "changed": "yellow"}
 
 
-def render(report: Report, console: Console) -> None:
+OUTCOME_STYLE = {
+    "works": "green",
+    "rebuild": "green",
+    "hand_edits": "blue",
+    "caveat": "yellow",
+    "loses_data": "dark_orange",
+    "fails_debris": "bold red",
+    "fails_clean": "magenta",
+}
+
+
+def render(catalog: Catalog, console: Console) -> None:
+    """One scenario in detail, then the catalog matrix and the verdict."""
+    if len(catalog.reports) == 1:
+        render_report(catalog.reports[0], console)
+    matrix(catalog, console)
+    verdict = "[green]all steps and checks as expected" if catalog.ok else "[red]some steps or checks failed"
+    console.print(f"\n{verdict}[/] ({catalog.seconds:.1f} s)")
+
+
+def matrix(catalog: Catalog, console: Console) -> None:
+    """The catalog matrix: outcome and a few words per framework x backend."""
+    columns, rows = views.matrix(catalog.reports)
+    table = Table(title="The catalog: what each tool did", expand=True, show_lines=True)
+    table.add_column("scenario / variant", no_wrap=True, style="bold")
+    for fw, b in columns:
+        table.add_column(f"{views.tool_title(fw)} · {views.backend_title(b)}", overflow="fold")
+    for r in rows:
+        cells = []
+        for col in columns:
+            c = r.cells.get(col)
+            if c is None:
+                cells.append(Text("n/a", style="dim"))
+                continue
+            text = Text(c.label + (" (UNEXPECTED)" if c.unexpected else ""), style=OUTCOME_STYLE[c.outcome])
+            text.append("\n" + c.why, style="default")
+            cells.append(text)
+        table.add_row(f"{r.scenario}\n[dim]{r.variant}[/]", *cells)
+    console.print(table)
+    counts = "; ".join(f"{n} {views.OUTCOMES[k]}" for k, n in views.tally(rows).items())
+    console.print(f"{len(catalog.stories)} stories: {counts}.")
+
+
+def render_report(report: Report, console: Console) -> None:
     fws = views.frameworks(report)
     for variant, backend, stories in views.groups(report):
         by_fw = {s.framework: s for s in stories}
@@ -23,28 +66,27 @@ def render(report: Report, console: Console) -> None:
         steps.add_column("step", style="bold", no_wrap=True)
         for fw in fws:
             steps.add_column(views.tool_title(fw), overflow="fold")
-        for step_id in dict.fromkeys(st.id for s in stories for st in s.steps):
+        for step_id in views.step_ids(stories):
             cells = []
             for fw in fws:
                 st = by_fw[fw].step(step_id) if fw in by_fw else None
                 if st is None:
-                    cells.append(Text("not run", style="dim"))
+                    reached = fw in by_fw and by_fw[fw].failed is None
+                    cells.append(Text("-" if reached else "not reached", style="dim"))
                     continue
-                mark = Text("ok " if st.ok else "FAIL ", style="green" if st.ok else "bold red")
+                if st.ok:
+                    mark = Text("ok ", style="green")
+                else:
+                    mark = Text("failed, as expected " if st.expected_failure else "FAIL ", style="bold red")
                 mark.append(f"{st.seconds:.2f}s ", style="cyan")
                 mark.append(st.command or st.note or "", style="default")
                 if st.error:
                     mark.append(f"\n{st.error}", style="red")
                 cells.append(mark)
-            title = next(st.title for s in stories for st in s.steps if st.id == step_id)
-            steps.add_row(title, *cells)
+            steps.add_row(views.step_title(stories, step_id), *cells)
         console.print(steps)
 
-        for step_id, previous in (
-            ("upgrade_initial", None),
-            ("upgrade_change", "seed"),
-            ("rollback", "reapply"),
-        ):
+        for step_id, previous in views.schema_steps(report):
             rows = [r for r in views.schema_rows(stories, step_id, previous) if not r.bookkeeping]
             if not rows:
                 continue
@@ -101,5 +143,3 @@ def render(report: Report, console: Console) -> None:
     console.rule("[bold]Findings")
     for f in report.findings:
         console.print(f" - {f.text}")
-    verdict = "[green]all steps and checks as expected" if report.ok else "[red]some steps or checks failed"
-    console.print(f"\n{verdict}[/] ({report.seconds:.1f} s)")

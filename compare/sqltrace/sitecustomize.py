@@ -3,22 +3,56 @@
 SQLite reports each statement it runs, with bound values expanded, through the connection's trace callback.
 For psycopg (PostgreSQL), every statement sent to the server is recorded, bound values inlined, with the
 transaction control psycopg sends by itself (BEGIN, COMMIT, ROLLBACK, SAVEPOINT), in the order they were sent.
-Lines go to the file named by COMPARE_SQL_LOG.
+Lines go to the file named by COMPARE_SQL_LOG, one JSON string each. They are buffered and written when the
+process exits (normally, on an uncaught exception, or through os._exit), or when the buffer fills; a process killed
+by a signal loses what it had not written yet.
 Nothing else changes: the tools run as they would for a user.
+
+The warm tool server (compare/warm.py) imports this module without COMPARE_SQL_LOG and calls `_install()` in
+each forked call, once the call's environment is in place.
 """
 
+import atexit
 import json
 import os
+import threading
 
-_log_path = os.environ.get("COMPARE_SQL_LOG")
+_log_path = None
+_buffer = []
+_lock = threading.Lock()
+_FLUSH_AT = 1000  # statements
 
 
 def _record(sql):
-    with open(_log_path, "a", encoding="utf-8") as log:
-        log.write(json.dumps(sql) + "\n")
+    _buffer.append(json.dumps(sql))
+    if len(_buffer) >= _FLUSH_AT:
+        _flush()
+
+
+def _flush():
+    with _lock:
+        if _buffer:
+            with open(_log_path, "a", encoding="utf-8") as log:
+                log.write("\n".join(_buffer) + "\n")
+            _buffer.clear()
+
+
+def _exit_flushing(original):
+    def _exit(*args, **kwargs):
+        _flush()
+        return original(*args, **kwargs)
+
+    return _exit
 
 
 def _install():
+    """Trace the SQL of this process into $COMPARE_SQL_LOG."""
+    global _log_path
+    _log_path = os.environ["COMPARE_SQL_LOG"]
+    atexit.register(_flush)
+    os._exit = _exit_flushing(os._exit)
+    os.register_at_fork(after_in_child=_buffer.clear)  # a forked child writes only its own statements
+
     import sqlite3
     import sqlite3.dbapi2
 
@@ -88,5 +122,5 @@ def _traced_command(original):
     return exec_command
 
 
-if _log_path:
+if os.environ.get("COMPARE_SQL_LOG"):
     _install()

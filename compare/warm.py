@@ -1,0 +1,580 @@
+"""Tool processes: a fresh interpreter per call (plain), or a fork of one that has already imported the tools (warm).
+
+A tool call's cost is almost all imports. In warm mode one server process per harness run imports Django,
+SQLAlchemy, Alembic, Flask and their dependencies, and nothing of the apps under test, then forks once per call.
+The child becomes the call: its own session (so a timeout kills its whole process group), the call's stdin, stdout
+and stderr, working directory, environment (os.environ replaced), sys.argv and sys.path as a fresh interpreter
+would have them for that script and directory, and the SQL tracer installed as `sitecustomize` installs it. It then
+runs the very script plain mode runs (the console script in the virtualenv, which calls the tool's entry point, or
+`manage.py`) as `__main__`, and exits the way an interpreter does. The server reaps it with `os.wait4` and sends
+back the exit status and the child's CPU time.
+
+The harness talks to the server over one socket pair: each request carries the call as JSON and four file
+descriptors (a reply socket, stdin, stdout, stderr), so the server, single-threaded, serves concurrent calls.
+This file is also the server's program; it imports nothing of the harness.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import locale
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MODES = {
+    "plain": "plain (a fresh interpreter per call)",
+    "warm": "warm (forked from a pre-imported server)",
+}
+DEFAULT_MODE = "warm"  # measured: see compare/bench.py and reports/bench-compare.json
+ENV_VAR = "COMPARE_TOOL_MODE"
+
+# What the server imports before it forks: the tools and the libraries the apps use, never the apps themselves.
+PRELOAD = (
+    "sqlite3",
+    "json",
+    "logging.config",
+    "argparse",
+    "uuid",
+    # Django: the management commands and database backends (nothing here reads the settings at import)
+    "django.core.management",
+    "django.core.management.base",
+    "django.core.management.commands.migrate",
+    "django.core.management.commands.makemigrations",
+    "django.core.management.commands.showmigrations",
+    "django.core.management.commands.sqlmigrate",
+    "django.core.management.commands.check",
+    "django.db.backends.sqlite3.base",
+    "django.db.backends.sqlite3.schema",
+    "django.db.backends.sqlite3.introspection",
+    "django.db.backends.sqlite3.features",
+    "django.db.backends.sqlite3.operations",
+    "django.db.backends.sqlite3.client",
+    "django.db.backends.sqlite3.creation",
+    "django.db.backends.postgresql.base",
+    "django.db.backends.postgresql.schema",
+    "django.db.backends.postgresql.introspection",
+    "django.db.backends.postgresql.features",
+    "django.db.backends.postgresql.operations",
+    "django.db.backends.postgresql.client",
+    "django.db.backends.postgresql.creation",
+    "django.db.migrations.autodetector",
+    "django.db.migrations.executor",
+    "django.db.migrations.questioner",
+    "django.db.migrations.writer",
+    "django.db.models",
+    "django.urls",
+    "django.http",
+    "django.views.decorators.http",
+    "django.views.decorators.csrf",
+    "django.contrib.contenttypes.apps",
+    "django.contrib.contenttypes.fields",
+    "django.contrib.auth.apps",
+    "django.contrib.staticfiles.apps",
+    "django.contrib.messages.apps",
+    "django.contrib.sessions.apps",
+    "django.contrib.admin.apps",
+    "django.template.backends.django",
+    "django.templatetags.static",
+    "django.core.checks",
+    "dj_database_url",
+    "sqlparse",
+    # SQLAlchemy and Alembic
+    "sqlalchemy",
+    "sqlalchemy.orm",
+    "sqlalchemy.ext.declarative",
+    "sqlalchemy.dialects.sqlite",
+    "sqlalchemy.dialects.sqlite.pysqlite",
+    "sqlalchemy.dialects.postgresql",
+    "sqlalchemy.dialects.postgresql.psycopg",
+    "alembic",
+    "alembic.config",
+    "alembic.command",
+    "alembic.context",
+    "alembic.op",
+    "alembic.autogenerate",
+    "alembic.runtime.migration",
+    "alembic.runtime.environment",
+    "alembic.script",
+    "alembic.ddl.sqlite",
+    "alembic.ddl.postgresql",
+    "alembic.util.messaging",
+    "mako.template",
+    "mako.lookup",
+    "logging.config",
+    # Flask, Flask-SQLAlchemy, Flask-Migrate
+    "flask",
+    "flask.cli",
+    "flask.json.provider",
+    "flask_sqlalchemy",
+    "flask_migrate",
+    "flask_migrate.cli",
+    "werkzeug.exceptions",
+    "werkzeug.routing",
+    "dotenv",
+    "jinja2",
+    # the FastAPI app's settings
+    "pydantic",
+    "pydantic_settings",
+    # PostgreSQL
+    "psycopg",
+    "psycopg._connection_base",
+)
+
+# Variables a fresh interpreter reads as it starts; a call whose values differ from the server's runs plain.
+_STARTUP_VARS = ("LANG", "LANGUAGE")
+_STARTUP_PREFIXES = ("PYTHON", "LC_")
+
+_mode: str | None = None
+
+
+def mode() -> str:
+    """The tool mode of this run: set_mode()'s, else $COMPARE_TOOL_MODE, else the default."""
+    name = _mode or os.environ.get(ENV_VAR) or DEFAULT_MODE
+    if name not in MODES:
+        raise ValueError(f"unknown tool mode {name!r} (choose from {', '.join(MODES)})")
+    return name
+
+
+def set_mode(name: str | None) -> None:
+    """Choose the tool mode for the calls that follow (None: back to $COMPARE_TOOL_MODE or the default)."""
+    if name is not None and name not in MODES:
+        raise ValueError(f"unknown tool mode {name!r} (choose from {', '.join(MODES)})")
+    global _mode
+    _mode = name
+
+
+def environment() -> dict[str, str]:
+    """For the report's environment section: how the tool processes ran."""
+    return {"Tool processes": MODES[mode()]}
+
+
+@dataclass
+class Exit:
+    """How one tool call ended."""
+
+    code: int | None  # None when it timed out; negative: killed by that signal
+    stdout: str
+    stderr: str
+    cpu_seconds: float  # user + system time of the call's process and the descendants it reaped
+    mode: str  # plain or warm: how it actually ran
+    timed_out: bool = False
+
+
+def call(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, tool_mode: str | None = None) -> Exit:
+    """Run one tool command (argv[0] an absolute path) with stdin on /dev/null, its output captured as text."""
+    name = tool_mode or mode()
+    server = _server(env) if name == "warm" and _runnable(argv, env) else None
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        if server is not None:
+            child = server.spawn(argv, cwd, env, (devnull, out_w, err_w))
+        else:
+            child = _Plain(argv, cwd, env, (devnull, out_w, err_w))
+    finally:
+        for fd in (devnull, out_w, err_w):
+            os.close(fd)
+    try:
+        stdout, stderr, timed_out = _collect(child, out_r, err_r, timeout)
+    finally:
+        os.close(out_r)
+        os.close(err_r)
+        child.close()
+    code = None if timed_out else child.code
+    return Exit(code, _text(stdout), _text(stderr), child.cpu_seconds, "warm" if server else "plain", timed_out)
+
+
+def _text(data: bytes) -> str:
+    """Decode output as subprocess's text mode does: the locale's encoding, universal newlines."""
+    text = data.decode(locale.getpreferredencoding(False))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _collect(child, out_r: int, err_r: int, timeout: float) -> tuple[bytes, bytes, bool]:
+    """Read stdout and stderr to their end and wait for the exit; kill the process group at the deadline."""
+    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+    deadline, timed_out = time.monotonic() + timeout, False
+    with selectors.DefaultSelector() as sel:
+        sel.register(out_r, selectors.EVENT_READ)
+        sel.register(err_r, selectors.EVENT_READ)
+        sel.register(child.exit_fd, selectors.EVENT_READ)
+        while sel.get_map():
+            wait = None if timed_out else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                child.kill()
+                timed_out = True
+                continue
+            for key, _ in sel.select(wait):
+                if key.fd == child.exit_fd:
+                    if child.poll():
+                        sel.unregister(key.fd)
+                    continue
+                data = os.read(key.fd, 65536)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    sel.unregister(key.fd)
+    return b"".join(chunks[out_r]), b"".join(chunks[err_r]), timed_out
+
+
+class _Plain:
+    """A fresh interpreter per call: the console script run by the kernel, in its own session."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], fds: tuple[int, int, int]):
+        self.proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=fds[0], stdout=fds[1], stderr=fds[2], start_new_session=True
+        )
+        self.exit_fd = os.pidfd_open(self.proc.pid)
+        self.code: int | None = None
+        self.cpu_seconds = 0.0
+
+    def poll(self) -> bool:
+        pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.code = self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_seconds = usage.ru_utime + usage.ru_stime
+        return True
+
+    def kill(self) -> None:
+        _killpg(self.proc.pid)
+
+    def close(self) -> None:
+        os.close(self.exit_fd)
+        if self.code is None:  # only after a failure of the harness itself: do not leave a zombie
+            _killpg(self.proc.pid)
+            self.proc.wait()
+
+
+def _killpg(pid: int | None) -> None:
+    if pid is None:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+# --- warm mode: the harness's side ------------------------------------------------------------------------
+
+
+def _runnable(argv: list[str], env: dict[str, str]) -> bool:
+    """Whether the warm server can run this call exactly as plain mode would."""
+    return _script(argv) is not None
+
+
+def _script(argv: list[str]) -> tuple[str, list[str]] | None:
+    """The Python file plain mode's interpreter runs as __main__, and its sys.argv; None if not one of ours."""
+    exe = Path(argv[0])
+    if exe.name.startswith("python") and exe.parent == Path(sys.executable).parent:
+        if len(argv) > 1 and argv[1].endswith(".py"):
+            return argv[1], argv[1:]
+        return None
+    try:
+        with open(exe, "rb") as f:
+            shebang = f.readline().strip()
+    except OSError:
+        return None
+    if shebang != b"#!" + os.fsencode(sys.executable):
+        return None
+    return str(exe), argv
+
+
+class _Server:
+    """The harness's handle on the warm server: one process per run, serving concurrent calls."""
+
+    def __init__(self, env: dict[str, str]):
+        import tempfile
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.log = tempfile.TemporaryFile(prefix="compare-warm-")  # the server's own stderr
+        self.dir = tempfile.TemporaryDirectory(prefix="compare-warm-")  # an empty working directory
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _BOOT, __file__, str(theirs.fileno())],
+            cwd=self.dir.name,
+            env={k: v for k, v in env.items() if k not in ("COMPARE_SQL_LOG", "DATABASE_URL")},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            pass_fds=[theirs.fileno()],
+            start_new_session=True,  # a Ctrl-C in the terminal does not reach it; it stops when the harness does
+        )
+        theirs.close()
+        self.sock = ours
+        self.lock = threading.Lock()
+        if self.sock.recv(16) != b"ready":
+            self.proc.wait()
+            raise RuntimeError(f"the warm tool server did not start: {self.errors()}")
+
+    def errors(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace").strip() or f"exit code {self.proc.poll()}"
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def spawn(self, argv: list[str], cwd: Path, env: dict[str, str], fds: tuple[int, int, int]) -> _Forked:
+        script, script_argv = _script(argv)
+        request = {"script": script, "argv": script_argv, "orig_argv": argv, "cwd": str(cwd), "env": env}
+        return _Forked(self, request, fds)
+
+    def stop(self) -> None:
+        self.sock.close()  # the server exits when its end of the channel closes
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        self.dir.cleanup()
+
+
+class _Forked:
+    """One call served by the warm server: the child writes its pid, the server its exit status and CPU time."""
+
+    def __init__(self, server: _Server, request: dict, fds: tuple[int, int, int]):
+        self.reply, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with server.lock:
+                socket.send_fds(server.sock, [json.dumps(request).encode()], [theirs.fileno(), *fds])
+        finally:
+            theirs.close()
+        self.exit_fd = self.reply.fileno()
+        self.server = server
+        self.pid: int | None = None
+        self.code: int | None = None
+        self.cpu_seconds = 0.0
+        self._buffer = b""
+        self._killed = False
+
+    def poll(self) -> bool:
+        data = self.reply.recv(65536)
+        if not data:  # the server went away without an answer
+            raise RuntimeError(f"the warm tool server stopped: {self.server.errors()}")
+        self._buffer += data
+        done = False
+        while b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            message = json.loads(line)
+            if "pid" in message:
+                self.pid = message["pid"]
+                if self._killed:
+                    _killpg(self.pid)
+            else:
+                self.code, self.cpu_seconds, done = message["code"], message["cpu"], True
+        return done
+
+    def kill(self) -> None:
+        self._killed = True  # a child that has not said its pid yet is killed as soon as it does
+        _killpg(self.pid)
+
+    def close(self) -> None:
+        self.reply.close()
+
+
+_servers: dict[tuple, _Server] = {}
+_servers_lock = threading.Lock()
+
+
+def _startup_var(name: str) -> bool:
+    return name in _STARTUP_VARS or name.startswith(_STARTUP_PREFIXES)
+
+
+def _server(env: dict[str, str]) -> _Server:
+    """The warm server for calls with these start-up variables, started on first use."""
+    key = tuple(sorted((k, v) for k, v in env.items() if _startup_var(k)))
+    with _servers_lock:
+        server = _servers.get(key)
+        if server is None or not server.alive():
+            if not _servers:
+                atexit.register(stop)
+            server = _servers[key] = _Server(env)
+        return server
+
+
+def stop() -> None:
+    """Stop the warm servers (each also stops by itself when the harness's process ends)."""
+    with _servers_lock:
+        for server in _servers.values():
+            server.stop()
+        _servers.clear()
+
+
+# --- warm mode: the server and its children ------------------------------------------------------------------
+
+# `python -c _BOOT warm.py FD`: sys.path holds only what every call's interpreter has after its script directory.
+_BOOT = "import sys; del sys.path[0]; exec(compile(open(sys.argv[1], 'rb').read(), sys.argv[1], 'exec'))"
+
+
+def _serve(channel_fd: int):
+    """Import the tools, then fork once per request; return only in a forked child, with what it must run."""
+    base_path = list(sys.path)
+    import gc
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name in PRELOAD:
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # noqa: BLE001  (left for the call to import, as plain mode does)
+                print(f"warm server: not preloaded: {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    for w in caught:
+        print(f"warm server: warning while preloading: {w.category.__name__}: {w.message}", file=sys.stderr)
+    sys.stderr.flush()
+    gc.collect()
+    gc.freeze()  # the children share the preloaded objects: keep the collector from touching their pages
+
+    channel = socket.socket(fileno=channel_fd)
+    channel.send(b"ready")
+    sel = selectors.DefaultSelector()
+    sel.register(channel, selectors.EVENT_READ)
+    while True:
+        for key, _ in sel.select():
+            if key.fileobj is channel:
+                try:
+                    message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 4)
+                except OSError:
+                    message, fds = b"", []
+                if not message:
+                    return None
+                reply = socket.socket(fileno=fds[0])
+                pid = os.fork()
+                if pid == 0:
+                    for other in list(sel.get_map().values()):
+                        if other.fileobj is not channel:
+                            os.close(other.fileobj)
+                            other.data[1].close()
+                    sel.close()
+                    channel.close()
+                    return json.loads(message), reply, fds[1:], base_path
+                for fd in fds[1:]:
+                    os.close(fd)
+                sel.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, reply))
+            else:
+                pid, reply = key.data
+                sel.unregister(key.fileobj)
+                os.close(key.fileobj)
+                _, status, usage = os.wait4(pid, 0)
+                answer = {"code": os.waitstatus_to_exitcode(status), "cpu": usage.ru_utime + usage.ru_stime}
+                try:
+                    reply.sendall(json.dumps(answer).encode() + b"\n")
+                except OSError:
+                    pass  # the harness gave up on this call
+                reply.close()
+
+
+def _become(request: dict, reply: socket.socket, fds: list[int], base_path: list[str]) -> None:
+    """In the forked child: become the tool call as a fresh interpreter would start it, then run its script."""
+    os.setsid()
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
+    if os.isatty(0):  # a terminal on stdin becomes the controlling terminal of the new session
+        import fcntl
+        import termios
+
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    reply.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+    reply.close()
+
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()
+    script = request["script"]
+    sys.argv = list(request["argv"])
+    orig = request["orig_argv"]
+    sys.orig_argv = [sys.executable, *orig] if script == orig[0] else list(orig)  # a console script: via its #!
+    sys.path[:] = [os.path.dirname(os.path.realpath(script)), *base_path]
+    import importlib
+
+    importlib.invalidate_caches()
+    sys.stdin = sys.__stdin__ = _stdio(0, sys.__stdin__, "r")
+    sys.stdout = sys.__stdout__ = _stdio(1, sys.__stdout__, "w")
+    sys.stderr = sys.__stderr__ = _stdio(2, sys.__stderr__, "w")
+    if os.environ.get("COMPARE_SQL_LOG"):
+        import sitecustomize
+
+        sitecustomize._install()
+    _exit(_run_main(script))
+
+
+def _stdio(fd: int, old, mode: str):
+    """A standard stream on `fd`, made the way the interpreter makes it at start-up (same encoding and errors)."""
+    import io
+
+    unbuffered = mode == "w" and isinstance(getattr(old, "buffer", None), io.RawIOBase)
+    buffer = open(fd, mode + "b", buffering=0 if unbuffered else -1, closefd=False)
+    (buffer if unbuffered else buffer.raw).name = old.name
+    line_buffering = not unbuffered and (os.isatty(fd) or fd == 2)
+    stream = io.TextIOWrapper(
+        buffer, old.encoding, old.errors, newline="\n", line_buffering=line_buffering, write_through=unbuffered
+    )
+    stream.mode = mode
+    return stream
+
+
+def _run_main(script: str) -> int:
+    """Run the script as __main__; return its exit code, an uncaught exception printed as the interpreter does."""
+    import builtins
+    import importlib.machinery
+    import types
+
+    main = types.ModuleType("__main__")
+    main.__file__ = script = os.path.abspath(script)
+    main.__builtins__ = builtins
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", script)
+    sys.modules["__main__"] = main
+    with open(script, "rb") as f:
+        code = compile(f.read(), script, "exec")
+    try:
+        exec(code, main.__dict__)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+    except BaseException as exc:
+        tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # from the script's frame on
+        sys.excepthook(type(exc), exc, tb)
+        return -signal.SIGINT if isinstance(exc, KeyboardInterrupt) else 1
+    return 0
+
+
+def _exit(code: int) -> None:
+    """End the call as the interpreter ends: join the threads, run atexit, flush the streams; then exit.
+
+    The last part of an interpreter's shutdown, tearing down every module, is skipped: it costs tens of
+    milliseconds for the preloaded libraries and does nothing a tool's outcome depends on.
+    """
+    threading._shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001  (as the interpreter: a stream that cannot be flushed is ignored)
+            pass
+    if code < 0:  # killed by this signal, as an uncaught KeyboardInterrupt ends an interpreter
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code)
+
+
+if __name__ == "__main__" and sys.argv[0] == "-c":
+    child = _serve(int(sys.argv[2]))
+    if child is not None:
+        _become(*child)
