@@ -86,10 +86,16 @@ class Sandbox:
             old = file.read_text(encoding="utf-8").splitlines()
             new = list(old)
             for e in (e for e in edits if paths.get(e.path, e.path) == path):
-                found = [i for i, line in enumerate(new) if line == e.find]
-                if len(found) != 1:
-                    raise EditError(f"{self.adapter.app_dir}/{path} must contain this line exactly once: {e.find!r}")
-                i, lines = found[0], e.lines.splitlines()
+                i, lines = _locate(new, e, f"{self.adapter.app_dir}/{path}"), e.lines.splitlines()
+                if e.action == "body":
+                    indent = len(e.find) - len(e.find.lstrip())
+                    end = i + 1
+                    while end < len(new) and (not new[end].strip() or len(new[end]) - len(new[end].lstrip()) > indent):
+                        end += 1
+                    while end > i + 1 and not new[end - 1].strip():  # keep the blank lines after the block
+                        end -= 1
+                    new[i + 1 : end] = lines
+                    continue
                 new[i : i + 1] = {"after": [e.find, *lines], "before": [*lines, e.find], "replace": lines}.get(
                     e.action, []
                 )
@@ -198,6 +204,24 @@ class Sandbox:
             written=self.read(written),
             error=error,
         )
+
+
+def _locate(lines: list[str], edit: Edit, where: str) -> int:
+    """The index of the line an edit applies to; EditError if it is missing or ambiguous."""
+    start = 0
+    if edit.within is not None:
+        found = [i for i, line in enumerate(lines) if line == edit.within]
+        if len(found) != 1:
+            raise EditError(f"{where} must contain this line exactly once: {edit.within!r}")
+        start = found[0]
+        after = [i for i, line in enumerate(lines) if i >= start and line == edit.find]
+        if not after:
+            raise EditError(f"{where} has no line {edit.find!r} after {edit.within!r}")
+        return after[0]
+    found = [i for i, line in enumerate(lines) if line == edit.find]
+    if len(found) != 1:
+        raise EditError(f"{where} must contain this line exactly once: {edit.find!r}")
+    return found[0]
 
 
 _NOISE = ("(Background on this error", "[SQL:", "[parameters:")

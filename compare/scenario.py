@@ -51,14 +51,17 @@ class _Strict(BaseModel):
 
 
 class Edit(_Strict):
-    """A hand edit of one file: put `lines` after or before the line `find`, replace it with them, or delete it.
+    """A hand edit of one file: put `lines` after or before the line `find`, replace it with them, delete it, or
+    replace the body of the block it opens (`body`: a `def upgrade():` line, say).
 
-    `find` is a whole line, indentation included, that must occur exactly once in the file.
+    `find` is a whole line, indentation included, that must occur exactly once in the file, or, with `within`,
+    the first line equal to it after the line `within` (which must occur once): `within = "def upgrade():"`.
     """
 
     find: str
-    action: Literal["after", "before", "replace", "delete"] = "after"
+    action: Literal["after", "before", "replace", "delete", "body"] = "after"
     lines: str = ""
+    within: str | None = None
     path: str = MODEL  # relative to the app directory, or MODEL / MIGRATION
 
     @model_validator(mode="after")
