@@ -119,6 +119,17 @@ class Expectation(_Strict):
         return framework in self.frameworks and backend in self.backends
 
 
+class Difference(_Strict):
+    """A known, real difference between the frameworks' schemas in this scenario (like compare/differences.toml)."""
+
+    where: str  # table.column
+    aspect: str  # type, nullable, default, primary_key, autoincrement, constraints
+    frameworks: list[str]
+    backends: list[str] = Field(default_factory=lambda: list(BACKENDS))
+    variants: list[str] | None = None
+    text: str
+
+
 Edits = dict[str, dict[str, list[Edit]]]  # edit set -> framework -> edits
 
 
@@ -169,6 +180,7 @@ class Scenario(_Strict):
     steps: list[StepSpec] = Field(default_factory=list)
     overrides: dict[str, dict] = Field(default_factory=dict)  # step id -> fields of the shared story's step to change
     seed: dict[str, list[Row]] = Field(default_factory=dict)  # table -> rows, parents first
+    differences: list[Difference] = Field(default_factory=list)  # besides those of compare/differences.toml
     variants: dict[str, Variant]
 
     @model_validator(mode="after")
@@ -224,6 +236,7 @@ def _defaults() -> tuple[dict, dict]:
     return story, seed
 
 
+@cache
 def load(name: str = "add_read_count") -> Scenario:
     """Load and validate compare/scenarios/<name>.toml, with the shared story and seed where it has none."""
     path = SCENARIOS / f"{name}.toml"

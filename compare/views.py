@@ -104,7 +104,7 @@ def explain(where: str, aspect: str, backend: str, variant: str, scenario: str =
     return next(
         (
             d
-            for d in known_differences()
+            for d in known_differences() + _scenario_differences(scenario)
             if d.where == where
             and d.aspect == aspect
             and backend in d.backends
@@ -112,6 +112,29 @@ def explain(where: str, aspect: str, backend: str, variant: str, scenario: str =
             and (d.scenarios is None or scenario in d.scenarios)
         ),
         None,
+    )
+
+
+@cache
+def _scenario_differences(name: str) -> tuple[Difference, ...]:
+    """The known differences a scenario's own file lists."""
+    from compare import scenario
+
+    try:
+        sc = scenario.load(name)
+    except ValueError:
+        return ()
+    return tuple(
+        Difference(
+            where=d.where,
+            aspect=d.aspect,
+            frameworks=tuple(d.frameworks),
+            backends=tuple(d.backends),
+            text=d.text,
+            variants=tuple(d.variants) if d.variants else None,
+            scenarios=(name,),
+        )
+        for d in sc.differences
     )
 
 
