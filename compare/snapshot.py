@@ -85,7 +85,8 @@ def _table(conn: sa.Connection, inspector: sa.Inspector, name: str) -> Table:
             auto = "identity"
         elif default and default.startswith("nextval("):
             auto, default = "serial", None
-        elif c["name"] in pk and len(pk) == 1 and conn.dialect.name == "sqlite":
+        elif c["name"] in pk and len(pk) == 1 and conn.dialect.name == "sqlite" and _is_integer(c["type"]):
+            # only an INTEGER PRIMARY KEY is an alias of the rowid; any other key has an index of its own
             auto = "autoincrement" if _sqlite_autoincrement(conn, name) else "rowid"
         columns.append(
             Column(
@@ -103,6 +104,10 @@ def _table(conn: sa.Connection, inspector: sa.Inspector, name: str) -> Table:
     ]
     unique, indexes = _unique_and_indexes(conn, inspector, name)
     return Table(name=name, columns=columns, foreign_keys=fks, unique=unique, indexes=indexes)
+
+
+def _is_integer(type_: sa.types.TypeEngine) -> bool:
+    return str(type_).upper() == "INTEGER"
 
 
 def _sqlite_autoincrement(conn: sa.Connection, table: str) -> bool:
