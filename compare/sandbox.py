@@ -138,14 +138,14 @@ class Sandbox:
         before = self.files()
         start = time.perf_counter()
         done = warm.call([str(BIN / argv[0]), *argv[1:]], self.app, self.env(sql_log), self.timeout)
-        seconds = time.perf_counter() - start
+        seconds, waited = done.seconds, time.perf_counter() - start
         error = f"timed out after {self.timeout:g} s" if done.timed_out else None
         if done.code:
             error = f"exit code {done.code}: {_last_line(done.stderr or done.stdout)}"
         after = self.files()
         written = [p for p, digest in after.items() if before.get(p) != digest]
         sql, files = read_sql_log(sql_log), self.read(written)
-        harness = time.perf_counter() - t0 - seconds
+        harness = time.perf_counter() - t0 - waited
         return Result(
             call=ToolCall(
                 command=shlex.join(argv),

@@ -20,6 +20,7 @@ import atexit
 import json
 import locale
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -76,7 +77,6 @@ PRELOAD = (
     "django.views.decorators.http",
     "django.views.decorators.csrf",
     "django.contrib.contenttypes.apps",
-    "django.contrib.contenttypes.fields",
     "django.contrib.auth.apps",
     "django.contrib.staticfiles.apps",
     "django.contrib.messages.apps",
@@ -85,6 +85,17 @@ PRELOAD = (
     "django.template.backends.django",
     "django.templatetags.static",
     "django.core.checks",
+    "django.core.cache.backends.locmem",
+    "django.views.debug",
+    "django.views.csrf",
+    "django.template.defaulttags",
+    "django.template.loader_tags",
+    "django.templatetags.i18n",
+    "django.templatetags.l10n",
+    "django.templatetags.tz",
+    "django.templatetags.cache",
+    "django.utils.translation.reloader",
+    "django.utils.lorem_ipsum",
     "dj_database_url",
     "sqlparse",
     # SQLAlchemy and Alembic
@@ -109,12 +120,12 @@ PRELOAD = (
     "alembic.util.messaging",
     "mako.template",
     "mako.lookup",
-    "logging.config",
     # Flask, Flask-SQLAlchemy, Flask-Migrate
     "flask",
     "flask.cli",
     "flask.json.provider",
     "flask_sqlalchemy",
+    "flask_sqlalchemy.cli",
     "flask_migrate",
     "flask_migrate.cli",
     "werkzeug.exceptions",
@@ -164,6 +175,7 @@ class Exit:
     code: int | None  # None when it timed out; negative: killed by that signal
     stdout: str
     stderr: str
+    seconds: float  # wall time from the spawn to the end (a warm server's own start is not counted)
     cpu_seconds: float  # user + system time of the call's process and the descendants it reaped
     mode: str  # plain or warm: how it actually ran
     timed_out: bool = False
@@ -176,6 +188,7 @@ def call(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, tool_m
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     devnull = os.open(os.devnull, os.O_RDWR)
+    start = time.perf_counter()
     try:
         if server is not None:
             child = server.spawn(argv, cwd, env, (devnull, out_w, err_w))
@@ -190,8 +203,10 @@ def call(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, tool_m
         os.close(out_r)
         os.close(err_r)
         child.close()
+    seconds = time.perf_counter() - start
     code = None if timed_out else child.code
-    return Exit(code, _text(stdout), _text(stderr), child.cpu_seconds, "warm" if server else "plain", timed_out)
+    text = _text(stdout), _text(stderr)
+    return Exit(code, *text, seconds, child.cpu_seconds, "warm" if server else "plain", timed_out)
 
 
 def _text(data: bytes) -> str:
@@ -312,9 +327,13 @@ class _Server:
         theirs.close()
         self.sock = ours
         self.lock = threading.Lock()
-        if self.sock.recv(16) != b"ready":
+        started = time.perf_counter()
+        ready = self.sock.recv(64).split()
+        if not ready or ready[0] != b"ready":
             self.proc.wait()
             raise RuntimeError(f"the warm tool server did not start: {self.errors()}")
+        self.start_seconds = time.perf_counter() - started
+        self.start_cpu_seconds = float(ready[1])
 
     def errors(self) -> str:
         self.log.seek(0)
@@ -402,6 +421,20 @@ def _server(env: dict[str, str]) -> _Server:
         return server
 
 
+def server_start_cost() -> tuple[float, float]:
+    """Start a warm server as a run starts one and stop it: its wall time until ready, and its CPU time."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parent / "sqltrace"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    server = _Server(env)
+    try:
+        return server.start_seconds, server.start_cpu_seconds
+    finally:
+        server.stop()
+
+
 def stop() -> None:
     """Stop the warm servers (each also stops by itself when the harness's process ends)."""
     with _servers_lock:
@@ -413,7 +446,7 @@ def stop() -> None:
 # --- warm mode: the server and its children ------------------------------------------------------------------
 
 # `python -c _BOOT warm.py FD`: sys.path holds only what every call's interpreter has after its script directory.
-_BOOT = "import sys; del sys.path[0]; exec(compile(open(sys.argv[1], 'rb').read(), sys.argv[1], 'exec'))"
+_BOOT = "import sys; del sys.path[0]; __file__ = sys.argv[1]; exec(compile(open(__file__).read(), __file__, 'exec'))"
 
 
 def _serve(channel_fd: int):
@@ -433,11 +466,15 @@ def _serve(channel_fd: int):
     for w in caught:
         print(f"warm server: warning while preloading: {w.category.__name__}: {w.message}", file=sys.stderr)
     sys.stderr.flush()
+    strays = _strays()
+    if strays:  # refuse to serve: the calls would not see a fresh sandbox
+        raise SystemExit(f"warm server: modules from outside the tools' libraries were imported: {strays}")
     gc.collect()
     gc.freeze()  # the children share the preloaded objects: keep the collector from touching their pages
 
     channel = socket.socket(fileno=channel_fd)
-    channel.send(b"ready")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    channel.send(b"ready %.4f" % (usage.ru_utime + usage.ru_stime))
     sel = selectors.DefaultSelector()
     sel.register(channel, selectors.EVENT_READ)
     while True:
@@ -473,6 +510,17 @@ def _serve(channel_fd: int):
                 except OSError:
                     pass  # the harness gave up on this call
                 reply.close()
+
+
+def _strays() -> list[str]:
+    """Loaded modules that come neither from Python nor the virtualenv's libraries (nor the SQL tracer)."""
+    ours = (str(Path(__file__).resolve().parent / "sqltrace"), os.path.abspath(__file__))
+    libraries = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
+    return sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if (path := getattr(module, "__file__", None)) and not os.path.abspath(path).startswith((*libraries, *ours))
+    )
 
 
 def _become(request: dict, reply: socket.socket, fds: list[int], base_path: list[str]) -> None:
