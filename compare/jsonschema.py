@@ -10,24 +10,24 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from compare.model import FORMAT, VERSION, Report
+from compare.model import FORMAT, VERSION, Catalog
 
 PATH = Path(__file__).resolve().parent / "schema" / "compare.schema.json"
 
 
 def build() -> dict:
     """The schema of format version VERSION, generated from compare.model."""
-    schema = TypeAdapter(Report).json_schema(mode="serialization")
+    schema = TypeAdapter(Catalog).json_schema(mode="serialization")
     schema["properties"]["format"] = {"const": FORMAT}
     schema["properties"]["version"] = {"const": VERSION}
-    schema["required"] = sorted({*schema.get("required", []), "format", "version", "stories", "findings"})
+    schema["required"] = sorted({*schema.get("required", []), "format", "version", "reports"})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{FORMAT}/v{VERSION}",
         "title": f"{FORMAT} report, version {VERSION}",
-        "description": "What one run of `python -m compare run` measured: per framework x variant x backend, every "
-        "step (command, exit code, time, output, executed SQL, generated files, schema and data snapshots) and the "
-        "checks, plus the findings derived from them.",
+        "description": "What one run of `python -m compare run` measured: per scenario of the catalog, per framework "
+        "x variant x backend, every step (role, command, exit code, time, output, executed SQL, generated files, "
+        "schema and data snapshots, data changes) and the checks, plus the findings derived from them.",
         **schema,
     }
 
