@@ -565,9 +565,10 @@ def _stdio(fd: int, old, mode: str):
     """A standard stream on `fd`, made the way the interpreter makes it at start-up (same encoding and errors)."""
     import io
 
-    unbuffered = mode == "w" and isinstance(getattr(old, "buffer", None), io.RawIOBase)
-    buffer = open(fd, mode + "b", buffering=0 if unbuffered else -1, closefd=False)
-    (buffer if unbuffered else buffer.raw).name = old.name
+    unbuffered = old.write_through  # -u or PYTHONUNBUFFERED: the same for this server and the calls it serves
+    raw = mode == "w" and unbuffered
+    buffer = open(fd, mode + "b", buffering=0 if raw else -1, closefd=False)
+    (buffer if raw else buffer.raw).name = old.name
     line_buffering = not unbuffered and (os.isatty(fd) or fd == 2)
     stream = io.TextIOWrapper(
         buffer, old.encoding, old.errors, newline="\n", line_buffering=line_buffering, write_through=unbuffered
@@ -587,6 +588,8 @@ def _run_main(script: str) -> int:
     main.__builtins__ = builtins
     main.__loader__ = importlib.machinery.SourceFileLoader("__main__", script)
     sys.modules["__main__"] = main
+    if "__mp_main__" in sys.modules:  # multiprocessing's alias of __main__, made when it was imported
+        sys.modules["__mp_main__"] = main
     with open(script, "rb") as f:
         code = compile(f.read(), script, "exec")
     try:
@@ -598,7 +601,7 @@ def _run_main(script: str) -> int:
         return 1
     except BaseException as exc:
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # from the script's frame on
-        sys.excepthook(type(exc), exc, tb)
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
         return -signal.SIGINT if isinstance(exc, KeyboardInterrupt) else 1
     return 0
 

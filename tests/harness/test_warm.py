@@ -1,0 +1,212 @@
+"""Warm tool processes (compare.warm): a forked call is indistinguishable from a fresh interpreter's.
+
+Each test runs the same real command in both modes and compares what it saw and did; the last one runs the
+add_read_count scenario in both modes and compares every measurement but the timings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from compare import warm
+from compare.sandbox import BIN, SQLTRACE
+
+pytestmark = pytest.mark.harness
+
+REPO = Path(__file__).resolve().parents[2]
+MODES = list(warm.MODES)
+
+# What a script sees of its interpreter: everything a fresh process would set up differently from a fork.
+PROBE = """
+import io, json, os, sys
+streams = {
+    name: [s.encoding, s.errors, s.line_buffering, s.write_through, s.name, s.mode, s.isatty(), type(s.buffer).__name__]
+    for name, s in (("stdin", sys.stdin), ("stdout", sys.stdout), ("stderr", sys.stderr))
+}
+main = sys.modules["__main__"]
+outside = sorted(
+    name for name, m in list(sys.modules.items())
+    if getattr(m, "__file__", None) and not m.__file__.startswith((sys.prefix, sys.base_prefix)) and m is not main
+)
+print(json.dumps({
+    "argv": sys.argv, "orig_argv": sys.orig_argv, "cwd": os.getcwd(), "path": sys.path, "env": dict(os.environ),
+    "streams": streams, "stdin": sys.stdin.read(), "main": [main.__name__, main.__file__, __name__],
+    "own_group": os.getpgid(0) == os.getpid(), "own_session": os.getsid(0) == os.getpid(),
+    "fds": sorted(os.listdir("/proc/self/fd")), "bytecode": sys.dont_write_bytecode, "outside": outside,
+    "apps": sorted(n for n in sys.modules if n.split(".")[0] in ("app", "blog", "config", "wsgi", "manage")),
+    "executable": sys.executable,
+}))
+print("to stderr", file=sys.stderr)
+sys.exit(int(sys.argv[1]))
+"""
+
+
+def tool_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a sandbox's tool call (as Sandbox.env makes it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COMPARE_SQL_LOG", "DATABASE_URL")}
+    env.update(PYTHONPATH=str(SQLTRACE), PYTHONDONTWRITEBYTECODE="1", COMPARE_SQL_LOG=str(tmp_path / "sql.jsonl"))
+    env.update(extra)
+    return env
+
+
+def both(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 60) -> dict[str, warm.Exit]:
+    return {mode: warm.call(argv, cwd, env, timeout, mode) for mode in MODES}
+
+
+def test_a_forked_call_sees_what_a_fresh_interpreter_sees(tmp_path):
+    (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
+    env = tool_env(tmp_path, PROBE_VALUE="é ünïcode")
+    runs = both([str(BIN / "python"), "probe.py", "3"], tmp_path, env)
+    assert {m: r.mode for m, r in runs.items()} == {m: m for m in MODES}
+    assert runs["warm"].code == runs["plain"].code == 3
+    assert runs["warm"].stderr == runs["plain"].stderr == "to stderr\n"
+    seen = {m: json.loads(r.stdout) for m, r in runs.items()}
+    assert seen["warm"] == seen["plain"]
+    probe = seen["warm"]
+    assert probe["argv"] == ["probe.py", "3"] and probe["cwd"] == str(tmp_path) and probe["env"] == env
+    assert probe["path"][0] == str(tmp_path) and probe["own_session"] and probe["own_group"]
+    assert probe["apps"] == [] and probe["outside"] == ["sitecustomize"]
+
+
+def test_console_scripts_run_their_entry_point(tmp_path):
+    env = tool_env(tmp_path)
+    for argv in (["alembic", "--version"], ["flask", "--version"], ["alembic", "no-such-command"]):
+        runs = both([str(BIN / argv[0]), *argv[1:]], tmp_path, env)
+        assert runs["warm"].mode == "warm"
+        assert (runs["warm"].code, runs["warm"].stdout, runs["warm"].stderr) == (
+            runs["plain"].code,
+            runs["plain"].stdout,
+            runs["plain"].stderr,
+        ), argv
+    assert runs["plain"].code == 2  # the unknown command: argparse's usage error
+
+
+CRASH = """
+import os, sqlite3, sys
+db = sqlite3.connect("crash.sqlite3")
+db.execute("CREATE TABLE t (x INTEGER)")
+db.execute("INSERT INTO t VALUES (1)")
+db.commit()
+if sys.argv[1] == "exception":
+    raise RuntimeError("the tool crashed")
+sys.stdout.flush()
+os._exit(7)
+"""
+
+
+@pytest.mark.parametrize("how", ["exception", "os._exit"])
+def test_a_crashing_tool_still_leaves_its_sql(tmp_path, how):
+    (tmp_path / "crash.py").write_text(CRASH, encoding="utf-8")
+    logs = {}
+    for mode in MODES:
+        (tmp_path / "crash.sqlite3").unlink(missing_ok=True)
+        env = tool_env(tmp_path, COMPARE_SQL_LOG=str(tmp_path / f"{mode}.jsonl"))
+        done = warm.call([str(BIN / "python"), "crash.py", how], tmp_path, env, 60, mode)
+        assert done.code == (1 if how == "exception" else 7)
+        if how == "exception":
+            lines = done.stderr.splitlines()
+            assert lines[0] == "Traceback (most recent call last):"
+            assert lines[1].startswith(f'  File "{tmp_path / "crash.py"}", line ')
+            assert lines[-1] == "RuntimeError: the tool crashed"
+        logs[mode] = [json.loads(line) for line in (tmp_path / f"{mode}.jsonl").read_text().splitlines()]
+    assert logs["warm"] == logs["plain"]
+    assert "INSERT INTO t VALUES (1)" in logs["plain"]
+
+
+HANG = """
+import subprocess, sys, time
+child = subprocess.Popen(["sleep", "600"])
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_timeout_kills_the_whole_process_group(tmp_path, mode):
+    (tmp_path / "hang.py").write_text(HANG, encoding="utf-8")
+    done = warm.call([str(BIN / "python"), "hang.py"], tmp_path, tool_env(tmp_path), 2, mode)
+    assert done.timed_out and done.code is None and done.mode == mode
+    grandchild = int(done.stdout.split()[0])
+    for _ in range(100):  # the kill is asynchronous: give the kernel a moment, but do not time anything
+        if _gone(grandchild):
+            break
+        time.sleep(0.1)
+    assert _gone(grandchild)
+
+
+def test_concurrent_calls_each_get_their_own_process(tmp_path):
+    (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
+
+    def one(n: int) -> tuple[int, dict]:
+        cwd = tmp_path / f"call-{n}"
+        cwd.mkdir()
+        done = warm.call([str(BIN / "python"), "../probe.py", str(n)], cwd, tool_env(tmp_path, N=str(n)), 60, "warm")
+        return done.code, json.loads(done.stdout)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(one, range(12)))
+    for n, (code, seen) in enumerate(results):
+        assert code == n and seen["env"]["N"] == str(n) and seen["cwd"] == str(tmp_path / f"call-{n}")
+        assert seen["fds"] == results[0][1]["fds"]  # nothing of the other calls leaked into this one
+
+
+# --- the proof: the same scenario in both modes measures the same things ------------------------------------
+
+_TIMINGS = {"seconds", "cpu_seconds", "harness_seconds", "process", "started_at", "environment", "sandbox"}
+
+
+def _normalized(value):
+    """The report without timings, temp paths and the tools' random ids and dates."""
+    if isinstance(value, dict):
+        return {k: _normalized(v) for k, v in value.items() if k not in _TIMINGS}
+    if isinstance(value, list):
+        return [_normalized(v) for v in value]
+    if isinstance(value, str):
+        value = re.sub(r"/tmp/migration-lab-\w+", "<run>", value)
+        value = re.sub(r"(?<![0-9a-f])[0-9a-f]{12}(?![0-9a-f])", "<revision>", value)
+        value = re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d(\.\d+)?)?", "<date>", value)
+        return re.sub(r"\d+(\.\d+)? s\b", "<n> s", value)
+    return value
+
+
+def _tool_calls(report: dict) -> list[dict]:
+    stories = [s for r in report.get("reports", [report]) for s in r["stories"]]
+    return [c for s in stories for step in s["steps"] for c in step["tool_calls"]]
+
+
+def test_the_scenario_measures_the_same_in_both_modes(tmp_path):
+    reports = {}
+    for mode in MODES:
+        out = tmp_path / mode
+        proc = subprocess.run(
+            [sys.executable, "-m", "compare", "run", "--scenario", "add_read_count", "--quiet", "--out", str(out)],
+            cwd=REPO,
+            env={**os.environ, warm.ENV_VAR: mode},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode in (0, 1), proc.stderr
+        reports[mode] = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+        assert {c["process"] for c in _tool_calls(reports[mode])} == {mode}
+    assert len(_tool_calls(reports["warm"])) > 20
+    plain, warmed = (json.dumps(_normalized(reports[m]), indent=1, sort_keys=True).splitlines() for m in MODES)
+    diff = list(difflib.unified_diff(plain, warmed, "plain", "warm", lineterm=""))
+    assert not diff, "\n".join(diff[:80])
