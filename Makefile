@@ -28,11 +28,11 @@ $(error DB must be sqlite, postgresql or all (compare only), not '$(DB)')
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock test lint format compare report teach bench bench-compare clean pg-up pg-down pg-status \
+.PHONY: help venv lock test lint format compare report teach list bench bench-compare clean pg-up pg-down pg-status \
 	$(foreach fw,django flask fastapi,$(addprefix $(fw)-,run upgrade rollback generate current history sql check seed reset))
 
 help: ## List the targets
-	@echo "Usage: make <target> [DB=sqlite|postgresql] [MSG='message'] [PORT=...] [FRAMEWORKS='django flask fastapi']"
+	@echo "Usage: make <target> [DB=sqlite|postgresql] [SCENARIO=name] [MSG='message'] [PORT=...] [FRAMEWORKS='django flask fastapi']"
 	@echo
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -54,13 +54,18 @@ lock: ## Re-pin requirements.lock from pyproject.toml (needs the network)
 
 # --- the main jobs ---------------------------------------------------------------------------------------
 
-compare: venv ## Run the whole migration story for every framework and write reports/compare.{json,md,html}
-	python -m compare run $(foreach fw,$(FRAMEWORKS),--framework $(fw)) --db $(if $(filter all,$(DB)),all,$(DB))
+compare: venv ## Run the catalog (SCENARIO=name to pick one) for every framework -> reports/index.html
+	python -m compare run $(foreach sc,$(or $(SCENARIO),all),--scenario $(sc)) \
+		$(foreach fw,$(FRAMEWORKS),--framework $(fw)) --db $(if $(filter all,$(DB)),all,$(DB))
 
 report: compare ## Same as compare: the reports are written from that run's measurements
 
-teach: venv ## Replay the story step by step for a class: make teach FW=flask (or FW=all), ARGS=--no-pause
-	python -m compare teach --framework $(or $(FW),all) $(ARGS)
+teach: venv ## Replay a scenario step by step for a class: make teach [SCENARIO=..] [VARIANT=..] [FW=flask|all] [ARGS=--no-pause]
+	python -m compare teach --scenario $(or $(SCENARIO),add_read_count) $(if $(VARIANT),--variant $(VARIANT)) \
+		--framework $(or $(FW),all) --db $(if $(filter all,$(DB)),sqlite,$(DB)) $(ARGS)
+
+list: venv ## List the catalog's scenarios and their variants
+	python -m compare list
 
 bench-compare: venv ## Measure the harness's overhead over the tools it runs -> reports/bench-compare.json
 	python -m compare bench

@@ -178,8 +178,18 @@ def selected(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[
     return chosen
 
 
+PIPED_WIDTH = 160  # columns when the output is not a terminal and COLUMNS is not set: wide tables stay whole
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console as wide as the terminal, or PIPED_WIDTH when piped (rich would fold tables at 80)."""
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=PIPED_WIDTH if piped else None)
+
+
 def cmd_list() -> int:
-    console = Console()
+    console = make_console()
     table = Table(title="The catalog (python -m compare run --scenario NAME)", expand=True, show_lines=True)
     for col in ("scenario", "question", "variants", "backends"):
         table.add_column(col, overflow="fold", no_wrap=col == "scenario")
@@ -202,7 +212,7 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
     backends = [BACKENDS[name]() for name in names]
     jobs = args.jobs or max(2, os.cpu_count() or 1)
 
-    console, err = Console(), Console(stderr=True)
+    console, err = make_console(), make_console(stderr=True)
     total = len(runner.plan(scenarios, frameworks, args.variant, backends))
     if "postgresql" in names:
         err.print(pg_notice(), highlight=False, soft_wrap=True)
@@ -251,17 +261,19 @@ class progress_display:
         )
 
     def __enter__(self):
-        if self.console.is_terminal and not self.quiet:
+        self.live = self.console.is_terminal and not self.quiet
+        if self.live:
             self.progress.start()
         return self.on_step
 
     def __exit__(self, *exc):
-        self.progress.stop()
+        if self.live:
+            self.progress.stop()
 
     def on_step(self, story: Story, step: Step | None, done: int, total: int) -> None:
         if self.quiet:
             return
-        if self.console.is_terminal:
+        if self.live:
             if story.key not in self.tasks:
                 self.tasks[story.key] = self.progress.add_task(story.key, total=total, step="")
             label = step.title if step else "..."

@@ -472,12 +472,12 @@ def outcome(story: Story) -> Cell:
     if failed is not None:
         before = story.before(failed)
         left = left_behind(before.schema if before else None, failed.schema) if failed.kind == "upgrade" else []
-        what = f"{failed.title.lower()} failed" + (f" (exit {failed.exit_code})" if failed.exit_code else "")
+        what = f"{failed.role or failed.kind} failed" + (f" (exit {failed.exit_code})" if failed.exit_code else "")
         retry = story.role("retry")
-        again = f"; retry {'works' if retry.ok else 'fails: ' + _short(retry.error)}" if retry else ""
+        again = f"; retry {'works' if retry.ok else 'fails: ' + _short(reason(retry.error), 50)}" if retry else ""
         if left:
             return Cell("fails_debris", f"{what}; left {', '.join(left[:2])}{again}", story)
-        return Cell("fails_clean", f"{what}: {_short(failed.error)}{again}", story)
+        return Cell("fails_clean", f"{what}: {_short(reason(failed.error), 70)}{again}", story)
     change = story.role("change")
     before = story.before(change) if change else None
     for role in ("change", "rollback", "reapply"):
@@ -503,6 +503,14 @@ def outcome(story: Story) -> Cell:
         return Cell("rebuild", _rebuild_note(story).lstrip("; "), story)
     ddl = sum(1 for q in change.sql if q.kind == "ddl") if change else 0
     return Cell("works", f"{ddl} DDL statement{'s' if ddl != 1 else ''}, in place", story)
+
+
+_PREFIXES = re.compile(r"^(exit code -?\d+: )?([\w.]+(Error|Exception|Exit): )*(\([\w.]+\) )?")
+
+
+def reason(error: str | None) -> str:
+    """A step's error without the exit code and exception class prefixes: what a person reads first."""
+    return _PREFIXES.sub("", (error or "").strip()) or (error or "")
 
 
 def _rebuild_note(story: Story) -> str:

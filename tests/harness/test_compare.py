@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 
 from compare import jsonschema as report_schema
 from compare import views
-from compare.adapters import ADAPTERS, Edit
+from compare.adapters import ADAPTERS
 from compare.adapters.fastapi import FastAPIAdapter
 from compare.backends import SQLiteBackend
 from compare.model import Story
@@ -55,13 +55,15 @@ def run(tmp_path_factory):
     # the apps' own databases and migration folders (not var/pg, where a PostgreSQL server may be running)
     watched = [*(REPO / "var").glob("*.sqlite3"), *(REPO / a.app_dir for a in ADAPTERS.values())]
     before, temp_before = tree_digest(*watched), sandboxes()
-    proc = compare("run", "--out", str(out))
+    proc = compare("run", "--scenario", "add_read_count", "--out", str(out))
     data = json.loads((out / "compare.json").read_text())
+    (report,) = data["reports"]
     return {
         "proc": proc,
         "out": out,
         "json": data,
-        "stories": {(s["framework"], s["variant"]): s for s in data["stories"]},
+        "report": report,
+        "stories": {(s["framework"], s["variant"]): s for s in report["stories"]},
         "untouched": before == tree_digest(*watched),
         "leftover_sandboxes": sandboxes() - temp_before,
     }
@@ -87,15 +89,23 @@ def check(story: dict, name: str) -> dict:
 
 def test_run_exits_0_and_writes_the_reports(run):
     assert run["proc"].returncode == 0, run["proc"].stdout[-3000:] + run["proc"].stderr[-3000:]
-    assert (run["out"] / "compare.md").read_text().startswith("# Add read_count to posts")
-    assert "all steps and checks as expected" in run["proc"].stdout
+    assert (run["out"] / "add_read_count.md").read_text().startswith("# Add read_count to posts")
+    assert (run["out"] / "compare.md").read_text().startswith("# What each tool did to the database")
+    assert {p.name for p in run["out"].iterdir()} == {
+        "index.html",
+        "compare.md",
+        "compare.json",
+        "add_read_count.html",
+        "add_read_count.md",
+    }
+    assert "Result: every step and check as expected" in run["proc"].stdout
 
 
 def test_report_json_matches_its_schema(run):
     schema = json.loads(report_schema.PATH.read_text())
     assert schema == report_schema.build(), "compare/schema is stale: run python -m compare.jsonschema"
     jsonschema.validate(run["json"], schema, cls=jsonschema.Draft202012Validator)
-    assert (run["json"]["format"], run["json"]["version"]) == ("migration-lab/compare", 1)
+    assert (run["json"]["format"], run["json"]["version"]) == ("migration-lab/compare", 2)
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -103,7 +113,7 @@ def test_safe_variant_passes_every_check(run, framework):
     story = run["stories"][(framework, "safe")]
     failed = [(c["name"], c["detail"], c["output"][-500:]) for c in story["checks"] if not c["passed"]]
     assert not failed
-    assert [c["name"] for c in story["checks"]] == load().variants["safe"].checks
+    assert [c["name"] for c in story["checks"]] == load("add_read_count").variants["safe"].checks
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -148,9 +158,10 @@ def test_django_drops_the_python_default_after_filling_rows(run):
 def test_unsafe_variant_fails_where_expected(run, framework, failing):
     story = run["stories"][(framework, "unsafe")]
     failed = [s for s in story["steps"] if not s["ok"]]
-    assert [s["id"] for s in failed] == [failing]
-    assert failed[0]["expected_failure"] and failed[0]["exit_code"] not in (0, None)
-    assert story["steps"][-1]["id"] == failing, "the story stops at the failed step"
+    retried = [] if framework == "django" else ["retry_change"]
+    assert [s["id"] for s in failed] == [failing, *retried]
+    assert all(s["expected_failure"] and s["exit_code"] not in (0, None) for s in failed)
+    assert story["steps"][-1]["id"] == (retried or [failing])[-1], "the story stops at the failure (and its retry)"
     assert "read_count" not in columns(story, failing)
     trace = check(story, "failed_step_leaves_no_trace")
     if framework == "django":  # refused before touching the database
@@ -160,6 +171,28 @@ def test_unsafe_variant_fails_where_expected(run, framework, failing):
         assert "posts.subtitle added" in trace["detail"]
         assert "subtitle" in columns(story, failing)
         assert step(story, failing)["schema"]["version"] == step(story, "seed")["schema"]["version"]
+        # the natural next command, the same upgrade again, trips over what the first one left
+        assert "duplicate column name: subtitle" in step(story, "retry_change")["error"]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_the_rollback_destroys_the_counted_reads_and_reapply_brings_back_defaults(run, framework):
+    story = run["stories"][(framework, "safe")]
+    use = step(story, "use")
+    assert [(c["column"], c["change"], c["count"]) for c in use["data_changes"]] == [
+        ("read_count", "values changed", 2)
+    ]
+    (lost,) = step(story, "rollback")["data_changes"]
+    assert (lost["table"], lost["column"], lost["change"], lost["count"]) == ("posts", "read_count", "values lost", 4)
+    assert lost["detail"] == "0 x2, 3 x1, 1 x1"
+    (back,) = step(story, "reapply")["data_changes"]
+    assert (back["change"], back["detail"]) == ("added", "0 x4"), "the counted reads do not come back"
+
+
+def test_a_python_default_loses_the_counted_reads_too(run):
+    """NULL + 1 is NULL: with the tutorial's Python-side default, the old rows' reads are never counted."""
+    use = step(run["stories"][("flask", "tutorial")], "use")
+    assert use["data_changes"] == []
 
 
 def test_executed_sql_is_captured_from_the_real_run(run):
@@ -173,10 +206,30 @@ def test_executed_sql_is_captured_from_the_real_run(run):
 
 
 def test_rebuilds_are_detected_from_the_sql(run):
-    findings = [f["text"] for f in run["json"]["findings"] if f["rule"] == "table_rebuild"]
-    assert any(t.startswith("Django rebuilt the posts table to add") for t in findings)
-    assert any(t.startswith("Flask-Migrate rebuilt the posts table to drop") for t in findings)
+    findings = [f["text"] for f in run["report"]["findings"] if f["rule"] == "table_rebuild"]
+    assert any(
+        t.startswith("Django rebuilt the posts table (copy, drop, rename) at 'Apply the change'") for t in findings
+    )
+    assert any(
+        t.startswith("Flask-Migrate rebuilt the posts table (copy, drop, rename) at 'Roll back") for t in findings
+    )
     assert not any(t.startswith("Alembic") for t in findings)
+
+
+def test_only_an_integer_primary_key_is_called_rowid(run):
+    schema = step(run["stories"][("flask", "safe")], "upgrade_change")["schema"]
+    (version,) = [c for t in schema["bookkeeping"] for c in t["columns"]]
+    assert (version["name"], version["primary_key"], version["autoincrement"]) == ("version_num", True, None)
+    posts_id = columns(run["stories"][("flask", "safe")], "upgrade_change")["id"]
+    assert posts_id["autoincrement"] == "rowid"
+
+
+def test_generate_narrative_says_alembic_touches_the_database(run):
+    """The narrative beside the traced SQL must not claim that generating a migration leaves the database alone."""
+    generate = step(run["stories"][("fastapi", "safe")], "generate_initial")
+    assert any("CREATE TABLE alembic_version" in s["sql"] for s in generate["sql"])
+    narrative = load("add_read_count").step("generate_initial").narrative
+    assert "Nothing touches the database" not in narrative and "create their alembic_version" in narrative
 
 
 def test_bookkeeping_tables_are_kept_apart(run):
@@ -211,10 +264,10 @@ def test_generated_migrations_are_captured_in_full(run):
 def test_every_measured_difference_is_known_and_every_known_one_measured(run):
     measured = set()
     for variant in ("tutorial", "safe"):
-        stories = [views_story(s) for s in run["json"]["stories"] if s["variant"] == variant]
+        stories = [views_story(s) for s in run["report"]["stories"] if s["variant"] == variant]
         for row in views.schema_rows(stories, "upgrade_change"):
             for aspect in row.differs:
-                known = views.explain(f"{row.table}.{row.column}", aspect, "sqlite", variant)
+                known = views.explain(f"{row.table}.{row.column}", aspect, "sqlite", variant, "add_read_count")
                 assert known, f"unexplained difference: {row.table}.{row.column} {aspect} ({variant})"
                 measured.add((known.where, known.aspect))
     listed = {(d.where, d.aspect) for d in views.known_differences() if "sqlite" in d.backends}
@@ -226,12 +279,36 @@ def views_story(data: dict) -> Story:
 
 
 def test_markdown_has_the_comparison_table_and_diagrams(run):
-    md = (run["out"] / "compare.md").read_text()
+    md = (run["out"] / "add_read_count.md").read_text()
     assert "| Execute migration | `python manage.py migrate`" in md
     assert "`alembic upgrade head`" in md and "`flask db upgrade`" in md
     assert "| Manual steps | none | none | 4 hand-edited lines |" in md
-    reached = [s for s in run["json"]["stories"] if any(st["id"] == "upgrade_change" for st in s["steps"])]
+    reached = [s for s in run["report"]["stories"] if any(st["id"] == "upgrade_change" for st in s["steps"])]
     assert md.count("```mermaid\nerDiagram") == len(reached) == 8  # Django's unsafe story stops before it
+
+
+def test_a_step_never_reached_reads_not_reached(run):
+    """Django's unsafe story stops at generate: its cells after that are 'not reached', never 'removed'."""
+    md = (run["out"] / "add_read_count.md").read_text()
+    unsafe = md[md.index("## Unsafe variant on SQLite") :]
+    grid = unsafe[unsafe.index('### Schema after "Apply the change"') :]
+    grid = grid[: grid.index("###", 4)]
+    rows = [line for line in grid.splitlines() if line.startswith("| posts.")]
+    assert rows and all(line.split(" | ")[1] == "not reached" for line in rows), rows
+    assert "**-**" not in grid
+
+
+def test_the_catalog_matrix_names_each_outcome(run):
+    md = (run["out"] / "compare.md").read_text()
+    row = next(
+        line for line in md.splitlines() if line.startswith("| [Add read_count to posts](add_read_count.md) · unsafe")
+    )
+    django, flask, fastapi = row.split(" | ")[1:4]
+    assert django.startswith("**fails cleanly**") and "exit 3" in django
+    assert flask.startswith("**fails and leaves debris**") and "posts.subtitle added" in flask
+    assert "retry fails" in fastapi
+    tutorial = next(line for line in md.splitlines() if "(add_read_count.md) · tutorial" in line)
+    assert tutorial.count("**works, with a caveat**") == 2 and "NULL x4" in tutorial
 
 
 def test_the_repo_is_untouched_and_sandboxes_removed(run):
@@ -243,6 +320,8 @@ def test_two_runs_at_once_do_not_collide(tmp_path):
     def one(n):
         return compare(
             "run",
+            "--scenario",
+            "add_read_count",
             "--framework",
             "fastapi",
             "--variant",
@@ -259,7 +338,8 @@ def test_two_runs_at_once_do_not_collide(tmp_path):
     for p in procs:
         assert p.returncode == 0, p.stdout + p.stderr
         kept.append(p.stdout.split("Sandboxes kept in ")[1].strip())
-    assert kept[0] != kept[1] and all(Path(k, "fastapi-safe-sqlite", "fastapi_blog").is_dir() for k in kept)
+    story_dir = "add_read_count-fastapi-safe-sqlite"
+    assert kept[0] != kept[1] and all(Path(k, story_dir, "fastapi_blog").is_dir() for k in kept)
     for k in kept:
         subprocess.run(["rm", "-rf", k], check=True)
 
@@ -269,6 +349,7 @@ def test_two_runs_at_once_do_not_collide(tmp_path):
     [
         (["--framework", "rails"], "invalid choice: 'rails'"),
         (["--variant", "nope"], "unknown variant 'nope'"),
+        (["--scenario", "nope"], "unknown scenario 'nope'"),
         (["--db", "oracle"], "invalid choice: 'oracle'"),
         (["--timeout", "0"], "--timeout must be positive"),
         (["--jobs", "0"], "--jobs must be at least 1"),
@@ -291,7 +372,7 @@ class ForgotTheModelsImport(FastAPIAdapter):
     """env.py imports Base from where it is defined, so the models are never imported: metadata is empty."""
 
     init_edits = tuple(
-        Edit(e.path, e.anchor, ("", "from app.core.config import settings", "from app.core.db import Base"))
+        e.model_copy(update={"lines": "\nfrom app.core.config import settings\nfrom app.core.db import Base"})
         if "from app.models import Base" in e.lines
         else e
         for e in FastAPIAdapter.init_edits
@@ -304,7 +385,7 @@ class HangingCheck(FastAPIAdapter):
 
 
 def run_story(adapter, tmp_path, timeout=120.0):
-    scenario = load()
+    scenario = load("add_read_count")
     return StoryRunner(scenario, adapter, "safe", SQLiteBackend(), tmp_path, timeout, None).run()
 
 
@@ -327,3 +408,44 @@ def test_a_hung_tool_times_out_and_is_reported(tmp_path):
     assert check_step.exit_code is None and check_step.seconds < 30
     assert story.steps[-1].id == "check"
     assert not {c.name: c for c in story.checks}["up_down_consistency"].passed
+
+
+def test_quiet_prints_only_the_verdict_and_the_paths(tmp_path):
+    proc = compare(
+        "run",
+        "--scenario",
+        "add_read_count",
+        "--framework",
+        "django",
+        "--variant",
+        "safe",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", "no progress lines"
+    assert proc.stdout.startswith("Result: every step and check as expected. Reports: ")
+    assert proc.stdout.count("\n") == 1
+
+
+def test_list_shows_every_scenario_and_its_variants():
+    proc = compare("list", env={**__import__("os").environ, "COLUMNS": "200"})
+    assert proc.returncode == 0
+    from compare.scenario import names
+
+    for name in names():
+        assert name in proc.stdout
+        for variant in load(name).variants:
+            assert f"{variant}:" in proc.stdout
+
+
+def test_known_outcomes_are_looked_up_per_backend():
+    """A reason recorded for SQLite is never given for PostgreSQL."""
+    unsafe = load("add_read_count").variants["unsafe"]
+    sqlite = unsafe.reason("flask", "sqlite", step="retry_change")
+    postgresql = unsafe.reason("flask", "postgresql", step="retry_change")
+    assert sqlite and postgresql and sqlite != postgresql
+    assert unsafe.reason("flask", "postgresql", check="failed_step_leaves_no_trace") is None
+    assert not unsafe.expected("failed_step_leaves_no_trace", "flask", "sqlite")
+    assert unsafe.expected("failed_step_leaves_no_trace", "flask", "postgresql")

@@ -190,15 +190,22 @@ def _pipe_above_9() -> tuple[int, int]:
 def report(tmp_path_factory) -> tuple[Report, list[Path]]:
     """One real run of every framework and variant on SQLite, written by render.write_all."""
     story = scenario.load("add_read_count")
-    result, _ = runner.run(story, list(ADAPTERS), list(story.variants), [SQLiteBackend()])
-    paths = render.write_all(result, tmp_path_factory.mktemp("reports"))
-    return result, paths
+    catalog, _ = runner.run([story], list(ADAPTERS), None, [SQLiteBackend()])
+    out = tmp_path_factory.mktemp("reports")
+    render.write_all(catalog, out)
+    return catalog.reports[0], [out / "add_read_count.html", out / "index.html"]
 
 
 @pytest.fixture(scope="module")
 def html_file(report) -> Path:
     _, paths = report
-    return next(p for p in paths if p.name == "compare.html")
+    return paths[0]
+
+
+@pytest.fixture(scope="module")
+def index_file(report) -> Path:
+    _, paths = report
+    return paths[1]
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +232,8 @@ def test_the_file_references_nothing_outside_itself(html_file):
     assert not re.findall(r"<script\b[^>]*\bsrc\s*=", text, re.I)
     assert not re.findall(r"@import|url\(", text, re.I)
     targets = re.findall(r"\b(?:href|src|xlink:href|action|poster)\s*=\s*[\"']([^\"']*)", text, re.I)
-    assert targets and all(t.startswith("#") for t in targets), [t for t in targets if not t.startswith("#")]
+    outside = [t for t in targets if not t.startswith("#") and t != "index.html"]
+    assert targets and not outside, outside  # its own anchors, and the catalog page beside it
 
 
 def test_loading_makes_no_network_request(page, html_file):
@@ -277,7 +285,7 @@ def test_the_comparison_table_shows_each_command_and_the_manual_steps(page, repo
                 assert all(line in text for line in step.command.splitlines()), (label, text)
                 assert f"{step.seconds:.2f} s" in text
     for s, text in zip(stories, table[-1][1:], strict=True):
-        init = s.step("init")
+        init = s.role("init")
         n = views.manual_edit_lines(init)
         files = sorted({line[6:] for line in (init.diff or "").splitlines() if line.startswith("+++ b/")})
         assert text == (f"{n} hand-edited lines in {', '.join(files)}" if n else "none")
@@ -357,7 +365,7 @@ def test_data_section_shows_the_old_rows_values_and_survival(page, report):
                 .map(tr => [...tr.children].map(c => c.textContent.replace(/\\s+/g, ' ').trim()))"""
         )
         survival = table[-1]
-        assert survival[0] == "Every row survived rollback and re-apply"
+        assert survival[0] == "Every row and value from before the change survived"
         for s, text in zip(stories, survival[1:], strict=True):
             c = next((c for c in s.checks if c.name == "data_survives"), None)
             assert (c.detail in text) if c else text == "not checked in this variant"
@@ -368,7 +376,10 @@ def test_data_section_shows_the_old_rows_values_and_survival(page, report):
         ]
         if not columns:
             continue
-        (name, column), values = columns[0], table[:-1]
+        (name, column) = columns[0]
+        values = table[
+            : max(len(s.step("upgrade_change").data.rows[name]) for s in stories if s.step("upgrade_change"))
+        ]
         for s, i in zip(stories, range(1, len(stories) + 1), strict=True):
             step = s.step("upgrade_change")
             if step is None:  # the story stopped earlier (Django refuses the unsafe change at generate)
@@ -439,6 +450,51 @@ def test_print_shows_every_section_expanded(page, html_file):
     finally:
         page.send("Emulation.setEmulatedMedia", {"media": ""})
     assert hidden == 0
+
+
+def test_the_rollback_losses_are_shown_beside_the_data(page, report):
+    """What the rollback destroyed (the counted reads) is on the page, as measured."""
+    result, _ = report
+    _, _, stories = next(g for g in views.groups(result) if g[0] == "safe")
+    text = page.js(f"document.querySelector('#{slug('data', 'safe', 'sqlite')} + .scroll').textContent")
+    for s in stories:
+        (lost,) = s.step("rollback").data_changes
+        assert views.change_text(lost) in text
+
+
+def test_a_failed_step_says_what_it_left(page, report):
+    """The unsafe variant's ER section says what the failed upgrade left, never that the schema did not change."""
+    figures = page.js(
+        f"[...document.querySelectorAll('#{slug('er', 'unsafe', 'sqlite')} figure')].map(f => f.textContent)"
+    )
+    assert any("it left behind: posts.subtitle added" in f for f in figures), figures
+    assert not any("did not change" in f for f in figures)
+
+
+def test_the_first_screen_of_the_catalog_shows_the_matrix(chromium, index_file, tmp_path_factory):
+    """At 1024x768 the matrix is on the first screen, fits the width, and each cell names its outcome."""
+    browser = Browser(chromium, tmp_path_factory.mktemp("chromium-index"))
+    try:
+        browser.open_page()
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1024, "height": 768, "deviceScaleFactor": 1, "mobile": False},
+        )
+        browser.navigate(index_file.as_uri())
+        box = browser.js(
+            """(() => { const r = document.querySelector('table.matrix').getBoundingClientRect();
+                        return {top: r.top, right: r.right, scroll: document.documentElement.scrollWidth}; })()"""
+        )
+        assert box["top"] < 400 and box["right"] <= 1024 and box["scroll"] <= 1024, box
+        cells = browser.js("[...document.querySelectorAll('table.matrix td b')].map(b => b.textContent)")
+        assert len(cells) == 9 and set(cells) <= set(views.OUTCOMES.values())
+        verdict = browser.js("document.querySelector('#verdict').textContent")
+        assert "9 stories measured" in verdict and "as expected" not in verdict.split(";")[0]
+        data = base64.b64decode(browser.send("Page.captureScreenshot", {"format": "png"})["data"])
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        (SCREENSHOT.parent / "catalog-1024.png").write_bytes(data)
+    finally:
+        browser.close()
 
 
 def test_screenshot(page, html_file):
