@@ -4,6 +4,7 @@ Every function raises `InvalidInput` (answered with 422) on the first rule that 
 """
 
 import json
+import math
 import re
 from dataclasses import dataclass
 
@@ -12,7 +13,10 @@ from .models import Category
 POST_FIELDS = ("title", "content", "category_id")
 DEFAULT_PER_PAGE = 10
 
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+MAX_JSON_DEPTH = 32
+MAX_SEARCH_WORDS = 32
+
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class InvalidInput(Exception):
@@ -20,19 +24,48 @@ class InvalidInput(Exception):
 
 
 def _check_text(name: str, value: str) -> None:
-    """PostgreSQL cannot store the NUL character in text: refuse it everywhere, on every backend."""
+    """Refuse NUL (PostgreSQL cannot store it) and lone surrogates (not text: no database can), on every backend."""
     if "\x00" in value:
         raise InvalidInput(f"{name} must not contain the NUL character")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise InvalidInput(f"{name} must not contain a lone surrogate") from None
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is beyond the range of a number")
+    return value
+
+
+def _depth(value: object) -> int:
+    """How many arrays and objects are nested in `value` at its deepest (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def json_object(body: bytes) -> dict:
-    """Parse a request body that must be a JSON object."""
+    """Parse a request body that must be a JSON object, nested at most MAX_JSON_DEPTH deep."""
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # includes JSONDecodeError and undecodable bytes
+        data = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError):  # JSONDecodeError, undecodable bytes, NaN, 1e400, nested past recursion
         raise InvalidInput("The body is not valid JSON") from None
     if not isinstance(data, dict):
         raise InvalidInput("The body must be a JSON object")
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise InvalidInput(f"The body is nested deeper than {MAX_JSON_DEPTH}")
     return data
 
 
@@ -104,6 +137,8 @@ def list_params(query) -> ListParams:
     category_id = _integer(query, "category_id", default=None) if query.get("category_id") else None
     q = query.get("q", "")
     _check_text("q", q)
+    if len(q.split()) > MAX_SEARCH_WORDS:
+        raise InvalidInput(f"q must have at most {MAX_SEARCH_WORDS} words")
     return ListParams(q=q, category_id=category_id, page=page, per_page=per_page)
 
 

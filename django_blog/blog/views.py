@@ -1,10 +1,12 @@
 """Views: the JSON API under /api, the HTML pages, and the handlers that make every error JSON."""
 
 import hmac
+import re
 from datetime import UTC
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.db.models import F, ProtectedError, Q
 from django.http import Http404, HttpResponse, JsonResponse
@@ -17,6 +19,7 @@ from .validation import InvalidInput, ListParams
 
 WRITE_METHODS = {"POST", "PATCH", "DELETE"}
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+BEARER = re.compile(r"bearer +(\S+)", re.IGNORECASE)
 JSON_DUMPS_PARAMS = {"separators": (",", ":"), "ensure_ascii": False}
 
 
@@ -71,17 +74,23 @@ def find_posts(params: ListParams) -> dict:
 
 
 def read_post(pk: int) -> Post:
-    """Count one read of a post with a single atomic UPDATE, then fetch it; Http404 if it does not exist."""
-    if not Post.objects.filter(pk=pk).update(read_count=F("read_count") + 1):
-        raise Http404
-    return get_object_or_404(Post.objects.select_related("category"), pk=pk)
+    """Count one read of a post with a single atomic UPDATE, then fetch it; Http404 if it does not exist.
+
+    Both in one transaction: the UPDATE locks the row until the end, so the answer includes this read and no later one.
+    """
+    with transaction.atomic():
+        if not Post.objects.filter(pk=pk).update(read_count=F("read_count") + 1):
+            raise Http404
+        return Post.objects.select_related("category").get(pk=pk)
 
 
 def has_valid_token(request) -> bool:
     """Whether the request carries `Authorization: Bearer <BLOG_API_TOKEN>`."""
     token = settings.BLOG_API_TOKEN
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    if not token or scheme.lower() != "bearer":
+    # The whole header (gunicorn joins repeated ones with a comma): the scheme, one or more spaces, the token.
+    match = BEARER.fullmatch(request.headers.get("Authorization", ""))
+    credentials = match.group(1) if match else ""
+    if not token or not match:
         return False
     return hmac.compare_digest(credentials.encode(), token.encode())
 
@@ -100,6 +109,8 @@ class BlogView(View):
             return super().dispatch(request, *args, **kwargs)
         except InvalidInput as exc:
             return json_error(422, str(exc))
+        except RequestDataTooBig:
+            return json_error(413, "The body is too large")
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         response = json_error(405, f"Method {request.method} not allowed")

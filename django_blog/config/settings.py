@@ -28,12 +28,16 @@ INSTALLED_APPS = [
 
 # No sessions, cookies or HTML forms that post, hence no CSRF middleware: writes use a bearer token.
 MIDDLEWARE = [
+    "blog.middleware.RequestTargetLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 APPEND_SLASH = False
+
+# A larger request body is 413 (blog.views.BlogView answers Django's RequestDataTooBig).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 ROOT_URLCONF = "config.urls"
 
@@ -60,8 +64,14 @@ DATABASES = {
     "default": dj_database_url.parse(os.environ.get("DATABASE_URL") or _default_database_url()),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Take the write lock when a transaction starts, so concurrent writers wait instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        # Take the write lock when a transaction starts, so concurrent writers wait instead of failing,
+        transaction_mode="IMMEDIATE",
+        # for up to 20 s before "database is locked";
+        timeout=20,
+        # with write-ahead logging, readers never wait for the writer, and the writer never waits for readers.
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

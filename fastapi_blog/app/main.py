@@ -1,20 +1,24 @@
 """The FastAPI application: ``uvicorn app.main:app``."""
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import pages
 from app.api.deps import bearer, require_token
 from app.api.main import api_router
 from app.core.config import settings
+from app.core.db import WORKER_THREADS
+from app.http import BodyTooLarge, HTTPRules
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +27,16 @@ WRITE_METHODS = {"POST", "PATCH", "DELETE"}
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Warn once per process at start-up when writes cannot be authorised."""
+    """Size the thread pool of the sync endpoints to the connection pool; warn when writes cannot be authorised."""
+    to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
     if not settings.blog_api_token:
         logger.warning("BLOG_API_TOKEN is not set: every write will be refused with 401")
     yield
 
 
-app = FastAPI(title="Blog", lifespan=lifespan)
+# A trailing slash is another path (404), as in the other apps, not a redirect.
+app = FastAPI(title="Blog", lifespan=lifespan, redirect_slashes=False)
+app.add_middleware(HTTPRules)
 
 
 async def unauthorized_write(request: Request) -> JSONResponse | None:
@@ -41,7 +48,7 @@ async def unauthorized_write(request: Request) -> JSONResponse | None:
     if request.method not in WRITE_METHODS:
         return None
     try:
-        require_token(await bearer(request))
+        require_token(request, await bearer(request))
     except HTTPException as exc:
         return await http_exception_handler(request, exc)
     return None
@@ -49,23 +56,27 @@ async def unauthorized_write(request: Request) -> JSONResponse | None:
 
 @app.exception_handler(RequestValidationError)
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's usual 422, which also survives a body that is not UTF-8 (the default handler fails on it)."""
+    """FastAPI's usual 422, which also survives input that is not text (bytes that are not UTF-8, lone surrogates).
+
+    The default handler fails on both; here bytes are decoded with replacements, and the body is ASCII JSON.
+    """
     if refused := await unauthorized_write(request):
         return refused
     detail = jsonable_encoder(exc.errors(), custom_encoder={bytes: lambda raw: raw.decode(errors="replace")})
-    return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    body = json.dumps({"detail": detail}, separators=(",", ":"), default=str)
+    return Response(body, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, media_type="application/json")
 
 
 @app.exception_handler(StarletteHTTPException)
 async def http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    """FastAPI's usual HTTP errors, except that a JSON body that is not UTF-8 is 422 like any invalid JSON.
+    """FastAPI's usual HTTP errors, except that a body over the limit is 413 (after authentication).
 
-    FastAPI answers that case with 400 ("There was an error parsing the body"), raised from the UnicodeDecodeError.
+    FastAPI answers an error while it reads the body with 400 ("There was an error parsing the body"), raised from it.
     """
-    if exc.status_code == status.HTTP_400_BAD_REQUEST and isinstance(exc.__cause__, UnicodeDecodeError):
+    if exc.status_code == status.HTTP_400_BAD_REQUEST and isinstance(exc.__cause__, BodyTooLarge):
         if refused := await unauthorized_write(request):
             return refused
-        return JSONResponse({"detail": "The body is not valid JSON"}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return JSONResponse({"detail": "The body is too large"}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
     return await http_exception_handler(request, exc)
 
 

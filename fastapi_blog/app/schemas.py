@@ -17,10 +17,15 @@ from pydantic import (
 from app.models import MAX_ID
 
 
-def no_nul(value: str) -> str:
-    """PostgreSQL cannot store the NUL character in text: refuse it everywhere, on every backend."""
+def valid_text(value: str) -> str:
+    """Refuse NUL (PostgreSQL cannot store it) and lone surrogates (not text: no database can), on every backend."""
     if "\x00" in value:
         raise ValueError("must not contain the NUL character")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("must not contain a lone surrogate") from None
     return value
 
 
@@ -36,7 +41,7 @@ def utc_timestamp(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-Text = Annotated[StrictStr, AfterValidator(no_nul)]
+Text = Annotated[StrictStr, AfterValidator(valid_text)]
 Name = Annotated[Text, Field(max_length=50), AfterValidator(not_blank)]
 Title = Annotated[Text, Field(max_length=200), AfterValidator(not_blank)]
 Content = Annotated[Text, AfterValidator(not_blank)]

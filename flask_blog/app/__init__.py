@@ -1,15 +1,17 @@
 """The Flask blog: extensions, JSON settings, error handlers and the application factory."""
 
-from flask import Flask, current_app
+from flask import Flask, abort, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import IntegerConverter
 
 from config import Config
 
-db = SQLAlchemy()
+# Sessions answer from what they loaded or wrote: a post returned after its read was counted shows that count.
+db = SQLAlchemy(session_options={"expire_on_commit": False})
 migrate = Migrate()
 
 
@@ -49,9 +51,27 @@ def http_error(error: HTTPException):
     return response
 
 
+MAX_TARGET_BYTES = 4000  # below gunicorn's 4094-byte request line, so that the three apps answer alike
+
+
+def limit_target():
+    """414 for a request target (path and query string, as sent) over MAX_TARGET_BYTES."""
+    target = request.environ.get("RAW_URI") or request.full_path
+    if len(target.encode("latin-1", errors="replace")) > MAX_TARGET_BYTES:
+        abort(414, "The URL is too long")
+
+
 def internal_error(error: InternalServerError):
     """Answer an unexpected error with a fixed message; Flask has already logged the traceback."""
     return {"detail": "Internal Server Error"}, 500
+
+
+def set_sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """Write-ahead logging on SQLite: readers never wait for the writer, and the writer never waits for readers."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def create_app(config_class=Config) -> Flask:
@@ -62,8 +82,12 @@ def create_app(config_class=Config) -> Flask:
     app.url_map.converters["id"] = IdConverter
 
     db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", set_sqlite_pragmas)
     migrate.init_app(app, db)
 
+    app.before_request(limit_target)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(InternalServerError, internal_error)
 

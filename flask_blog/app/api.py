@@ -1,6 +1,7 @@
 """The JSON API under /api: categories and posts, as docs/contract.md specifies."""
 
 import hmac
+import json
 import math
 import re
 from typing import NamedTuple
@@ -14,6 +15,8 @@ from app.models import MAX_ID, Category, Post
 
 bp = Blueprint("api", __name__)
 
+BEARER = re.compile(r"bearer +(\S+)", re.IGNORECASE)
+
 
 @bp.before_request
 def require_token():
@@ -21,16 +24,49 @@ def require_token():
     if request.method not in ("POST", "PATCH", "DELETE"):
         return
     token = current_app.config["BLOG_API_TOKEN"]
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    if not (token and scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), token.encode())):
+    # The whole header (gunicorn joins repeated ones with a comma): the scheme, one or more spaces, the token.
+    match = BEARER.fullmatch(request.headers.get("Authorization", ""))
+    credentials = match.group(1) if match else ""
+    if not (token and match and hmac.compare_digest(credentials.encode(), token.encode())):
         abort(401, "A valid bearer token is required")
 
 
+MAX_JSON_DEPTH = 32
+MAX_SEARCH_WORDS = 32
+
+
+def reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is beyond the range of a number")
+    return value
+
+
+def depth(value: object) -> int:
+    """How many arrays and objects are nested in `value` at its deepest (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def json_object() -> dict:
-    """The request body, which must be a JSON object (422 otherwise, whatever the Content-Type)."""
-    data = request.get_json(force=True, silent=True)
+    """The request body, which must be a JSON object (422 otherwise, whatever the Content-Type; 413 if too large)."""
+    try:
+        data = json.loads(request.get_data(), parse_constant=reject_constant, parse_float=finite_float)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, NaN, 1e400, nested beyond the parser's recursion
+        abort(422, "The body is not valid JSON")
     if not isinstance(data, dict):
         abort(422, "The body must be a JSON object")
+    if depth(data) > MAX_JSON_DEPTH:
+        abort(422, f"The body is nested deeper than {MAX_JSON_DEPTH}")
     return data
 
 
@@ -59,15 +95,22 @@ class PostFilters(NamedTuple):
 
 
 def check_text(name: str, value: str) -> None:
-    """PostgreSQL cannot store the NUL character in text: refuse it everywhere, on every backend."""
+    """Refuse NUL (PostgreSQL cannot store it) and lone surrogates (not text: no database can), on every backend."""
     if "\x00" in value:
         abort(422, f"{name} must not contain the NUL character")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            abort(422, f"{name} must not contain a lone surrogate")
 
 
 def post_filters() -> PostFilters:
     """The post list's query parameters, from the request (422 if one is invalid)."""
     q = request.args.get("q", "")
     check_text("q", q)
+    if len(q.split()) > MAX_SEARCH_WORDS:
+        abort(422, f"q must have at most {MAX_SEARCH_WORDS} words")
     return PostFilters(
         q=q,
         # An empty category_id, as the form's "All categories" option sends it, is no filter, like an empty q.
@@ -94,10 +137,16 @@ def post_page(filters: PostFilters) -> dict:
 
 
 def read_post(post_id: int) -> Post:
-    """Count one read of a post with a single atomic UPDATE, and return the post (404 if unknown)."""
-    db.session.execute(sa.update(Post).where(Post.id == post_id).values(read_count=Post.read_count + 1))
+    """Count one read of a post with a single atomic UPDATE that returns the post as it left it (404 if unknown).
+
+    The answer is the row this read wrote, so it always includes this read and no later one.
+    """
+    counted = sa.update(Post).where(Post.id == post_id).values(read_count=Post.read_count + 1).returning(Post)
+    post = db.session.scalars(counted).one_or_none()
+    if post is None:
+        abort(404, "Post not found")
     db.session.commit()
-    return db.get_or_404(Post, post_id, description="Post not found")
+    return post
 
 
 def post_fields(data: dict, partial: bool = False) -> dict:

@@ -5,10 +5,11 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import SessionDep, require_token
+from app.http import StrictJSONRoute
 from app.models import MAX_ID, Category, Post
 from app.schemas import CategoryCreate, CategoryPublic
 
-router = APIRouter(prefix="/categories", tags=["categories"])
+router = APIRouter(prefix="/categories", tags=["categories"], route_class=StrictJSONRoute)
 
 
 @router.get("")

@@ -1,5 +1,6 @@
 """``/api/posts``: search, read, create, update and delete posts."""
 
+import re
 from dataclasses import dataclass
 from math import ceil
 from typing import Annotated
@@ -10,25 +11,43 @@ from sqlalchemy import exists, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep, require_token
+from app.http import StrictJSONRoute
 from app.models import MAX_ID, Category, Post
-from app.schemas import PostCreate, PostPublic, PostsPage, PostUpdate, no_nul
+from app.schemas import PostCreate, PostPublic, PostsPage, PostUpdate, valid_text
 
-router = APIRouter(prefix="/posts", tags=["posts"])
+router = APIRouter(prefix="/posts", tags=["posts"], route_class=StrictJSONRoute)
+
+MAX_SEARCH_WORDS = 32
+INTEGER = re.compile(r"-?[0-9]+")
 
 
-def empty_as_none(value: str | None) -> str | None:
+def integer_literal(value: object) -> object:
+    """Only ASCII digits, with an optional leading minus, are an integer (pydantic would take ``1.0`` or ``+1``)."""
+    if isinstance(value, str) and not INTEGER.fullmatch(value):
+        raise ValueError("must be an integer")
+    return value
+
+
+def optional_integer(value: str | None) -> object:
     """Read an empty parameter (``?category_id=``, as an HTML form sends it) as absent."""
-    return value or None
+    return integer_literal(value) if value else None
+
+
+def search_text(value: str) -> str:
+    """Valid text of at most MAX_SEARCH_WORDS words."""
+    if len(valid_text(value).split()) > MAX_SEARCH_WORDS:
+        raise ValueError(f"must have at most {MAX_SEARCH_WORDS} words")
+    return value
 
 
 @dataclass
 class PostQuery:
     """Search, filter and pagination parameters of a post listing."""
 
-    q: Annotated[str, AfterValidator(no_nul)] = ""
-    category_id: Annotated[int | None, BeforeValidator(empty_as_none)] = None
-    page: Annotated[int, Query(ge=1)] = 1
-    per_page: Annotated[int, Query(ge=1, le=100)] = 10
+    q: Annotated[str, AfterValidator(search_text)] = ""
+    category_id: Annotated[int | None, BeforeValidator(optional_integer)] = None
+    page: Annotated[int, Query(ge=1), BeforeValidator(integer_literal)] = 1
+    per_page: Annotated[int, Query(ge=1, le=100), BeforeValidator(integer_literal)] = 10
 
 
 PostQueryDep = Annotated[PostQuery, Depends()]
@@ -64,11 +83,16 @@ def get_post_or_404(session: Session, post_id: int) -> Post:
 
 
 def count_read(session: Session, post_id: int) -> Post:
-    """Count one read of a post with a single atomic UPDATE, then load it (404 if unknown)."""
-    if post_id <= MAX_ID:
-        session.execute(update(Post).where(Post.id == post_id).values(read_count=Post.read_count + 1))
-        session.commit()
-    return get_post_or_404(session, post_id)
+    """Count one read of a post with a single atomic UPDATE that returns the post as it left it (404 if unknown).
+
+    The answer is the row this read wrote, so it always includes this read and no later one.
+    """
+    counted = update(Post).where(Post.id == post_id).values(read_count=Post.read_count + 1).returning(Post)
+    post = session.scalars(counted).one_or_none() if post_id <= MAX_ID else None
+    if post is None:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Post not found")
+    session.commit()
+    return post
 
 
 def check_category(session: Session, category_id: int) -> None:
