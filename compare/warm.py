@@ -6,8 +6,14 @@ The child becomes the call: its own session (so a timeout kills its whole proces
 and stderr, working directory, environment (os.environ replaced), sys.argv and sys.path as a fresh interpreter
 would have them for that script and directory, and the SQL tracer installed as `sitecustomize` installs it. It then
 runs the very script plain mode runs (the console script in the virtualenv, which calls the tool's entry point, or
-`manage.py`) as `__main__`, and exits the way an interpreter does. The server reaps it with `os.wait4` and sends
-back the exit status and the child's CPU time.
+`manage.py`) as `__main__`, and exits the way an interpreter does (threads joined, atexit run, streams
+flushed; only the teardown of every module is skipped). The server reaps it with `os.wait4` and sends back the exit
+status and the child's CPU time.
+
+What a fork cannot give each call: its own hash seed (all calls share the server's, random per run as plain mode's
+are per call), and warnings a library emits while it is imported (the server imports it once; it reports them on
+its stderr). tests/harness/test_warm.py runs the same calls, and the add_read_count scenario, in both modes and
+compares what they saw and did.
 
 The harness talks to the server over one socket pair: each request carries the call as JSON and four file
 descriptors (a reply socket, stdin, stdout, stderr), so the server, single-threaded, serves concurrent calls.
@@ -184,7 +190,8 @@ class Exit:
 def call(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, tool_mode: str | None = None) -> Exit:
     """Run one tool command (argv[0] an absolute path) with stdin on /dev/null, its output captured as text."""
     name = tool_mode or mode()
-    server = _server(env) if name == "warm" and _runnable(argv, env) else None
+    # a command that is not a Python script of this virtualenv runs plain (its Exit says so)
+    server = _server(env) if name == "warm" and _script(argv) is not None else None
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -281,11 +288,6 @@ def _killpg(pid: int | None) -> None:
 
 
 # --- warm mode: the harness's side ------------------------------------------------------------------------
-
-
-def _runnable(argv: list[str], env: dict[str, str]) -> bool:
-    """Whether the warm server can run this call exactly as plain mode would."""
-    return _script(argv) is not None
 
 
 def _script(argv: list[str]) -> tuple[str, list[str]] | None:
@@ -399,6 +401,8 @@ class _Forked:
 
     def close(self) -> None:
         self.reply.close()
+        if self.code is None:  # only after a failure of the harness or the server: do not leave the call running
+            _killpg(self.pid)
 
 
 _servers: dict[tuple, _Server] = {}
