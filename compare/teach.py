@@ -1,17 +1,20 @@
-"""Teaching mode: replay the story one step at a time, for real, and show what each step ran and changed.
+"""Teaching mode: replay a scenario one step at a time, for real, and show what each step ran and changed.
 
 The runner's StoryRunner measures, driven step by step (start / run_step / finish); this module only shows
-the steps it recorded. With several frameworks, they advance in lockstep: step N for each, then a pause.
+the steps it recorded. With several frameworks, they advance in lockstep: step N for each, then a pause; side by
+side when the terminal is wide enough, stacked otherwise. On a terminal each step is folded to fit the screen,
+so its title and its "why" stay in view; `e` at the prompt shows it in full.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path, PurePath
+from pathlib import Path
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -23,18 +26,21 @@ from compare import checks, views
 from compare.adapters import ADAPTERS
 from compare.backends import BACKENDS
 from compare.cli import selected
-from compare.model import Step, Story
+from compare.model import Step
 from compare.runner import StoryRunner
 from compare.scenario import Scenario, StepSpec
 
-PROMPT = "Press Enter for the next step (q to quit) "
+PROMPT = "Press Enter for the next step (e to expand it, q to quit) "
 MARK = {"added": "green", "removed": "red", "changed": "yellow"}
-OUTPUT_LINES = 30  # longer tool output is shown as its head and tail
 THEME = "ansi_dark"  # the terminal's own colours, readable on any background
+PANEL_WIDTH = 52  # the narrowest panel worth reading: side by side needs this many columns per framework
+FOLDS = (None, 12, 8, 5, 3, 1)  # lines kept per section, tried in turn until the step fits the screen
+# Lines that say nothing to a class: Alembic's plugin set-up, and its per-call dialect banner.
+NOISE = re.compile(r"setting up autogenerate plugin|\[alembic\.runtime\.migration\] (Context impl|Will assume)")
 
 
 def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    """Replay the story for one framework, or all of them in lockstep. Exit 0 when every step went as expected."""
+    """Replay a scenario for one framework, or all of them in lockstep. Exit 0 when every step went as expected."""
     (story,) = selected(parser, args)
     variant = args.variant or next(iter(story.variants))
     if variant not in story.variants:
@@ -51,7 +57,7 @@ def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     # Steps run in worker threads: Ctrl-C then lets the tool call under way finish before the sandbox goes.
     pool = ThreadPoolExecutor(max_workers=len(runners))
     try:
-        return lesson(console, story, runners, pool, pause)
+        return Lesson(console, story, runners, pause).run(pool)
     except KeyboardInterrupt:
         console.print("\nInterrupted.", style="yellow")
         return 130
@@ -63,93 +69,142 @@ def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         console.print(f"Sandbox removed: {run_dir}", soft_wrap=True, markup=False)
 
 
-def lesson(console: Console, story: Scenario, runners: list[StoryRunner], pool: ThreadPoolExecutor, pause: bool) -> int:
-    """Run and show the steps in lockstep, pausing between them; return the exit code."""
-    intro(console, story, runners, pause)
-    with console.status("Copying the apps into the sandbox..."):
-        list(pool.map(StoryRunner.start, runners))
-    total = len(story.steps)
-    for n, spec in enumerate(story.steps):
-        going = [r for r in runners if not r.stopped]
-        if not going:
-            break
-        with console.status(f"Step {n + 1}/{total}: {spec.title}..."):
-            ran = list(pool.map(StoryRunner.run_step, going, [n] * len(going)))
-        if not any(ran):  # nothing to do at this step for any framework (no hand fix needed, no retry...)
-            continue
-        show_step(console, n, spec, runners, total)
-        if pause and n + 1 < total and any(not r.stopped for r in runners) and not proceed(console):
-            console.print(f"Stopped after step {n + 1} of {total}.")
-            return summary(console, runners, total)
-    for r in runners:
-        r.story.checks = checks.run_all(r.story, r.adapter, story, r.variant)
-    checks_view(console, runners)
-    return summary(console, runners, total)
+class Lesson:
+    """The class: run and show the steps in lockstep, pausing between them."""
+
+    def __init__(self, console: Console, story: Scenario, runners: list[StoryRunner], pause: bool):
+        self.console, self.story, self.runners, self.pause = console, story, runners, pause
+        self.total = len(story.steps)
+        self.fold = console.is_terminal  # piped output is a transcript: everything, unfolded
+
+    def run(self, pool: ThreadPoolExecutor) -> int:
+        """Every step, then the checks and the summary; return the exit code."""
+        intro(self.console, self.story, self.runners, self.pause)
+        with self.console.status("Copying the apps into the sandbox..."):
+            list(pool.map(StoryRunner.start, self.runners))
+        for n, spec in enumerate(self.story.steps):
+            going = [r for r in self.runners if not r.stopped]
+            if not going:
+                break
+            with self.console.status(f"Step {n + 1}/{self.total}: {spec.title}..."):
+                ran = list(pool.map(StoryRunner.run_step, going, [n] * len(going)))
+            if not any(ran):
+                if not spec.after_failure:  # a retry that nobody needed is not worth a line
+                    self.console.print(Text(f"Step {n + 1}/{self.total}: {spec.title}: not needed here.", style="dim"))
+                continue
+            if not self.show(n, spec):
+                self.console.print(f"Stopped after step {n + 1} of {self.total}.")
+                return summary(self.console, self.runners, self.total)
+        for r in self.runners:
+            r.story.checks = checks.run_all(r.story, r.adapter, self.story, r.variant)
+        checks_view(self.console, self.runners)
+        return summary(self.console, self.runners, self.total)
+
+    def show(self, n: int, spec: StepSpec) -> bool:
+        """Show step n (folded to the screen), wait at the prompt; False when the class quits."""
+        full = not self.fold
+        while True:
+            self.console.print(self.step(n, spec, full))
+            last = n + 1 == self.total or all(r.stopped for r in self.runners)
+            if not self.pause or last:
+                return True
+            answer = ask(self.console)
+            if answer == "e" and not full:
+                full = True
+                continue
+            return answer != "q"
+
+    def step(self, n: int, spec: StepSpec, full: bool) -> RenderableType:
+        """The step's title, narrative and panels; folded until it fits the screen, unless `full`."""
+        head = [
+            Text(),
+            Text(f"Step {n + 1}/{self.total}: {spec.title}", style="bold reverse"),
+            Text(spec.narrative),
+        ]
+        budget = self.console.height - 2  # the prompt's line, and one to spare
+        for fold in (None,) if full else FOLDS:
+            view = Group(*head, self.panels(spec, fold))
+            if full or len(self.console.render_lines(view, pad=False)) <= budget:
+                return view
+        return view  # folded as far as it goes
+
+    def panels(self, spec: StepSpec, fold: int | None) -> RenderableType:
+        """One panel per framework: side by side on a terminal wide enough, stacked otherwise (and in a transcript)."""
+        cells: list[RenderableType] = []
+        for r in self.runners:
+            tool = views.tool_title(r.adapter.name)
+            step = r.story.step(spec.id)
+            if step is None:
+                failed = r.story.failed
+                why = f"its story stopped at '{failed.title}'" if failed else "nothing to do at this step"
+                cells.append(Text(f"{tool}: {why}.", style="dim"))
+                continue
+            cells.append(Panel(step_view(r, step, fold), title=Text(f"{tool} · {step.title}"), title_align="left"))
+        if self.fold and len(cells) > 1 and self.console.width >= PANEL_WIDTH * len(cells):
+            grid = Table.grid(expand=True, padding=(0, 1))
+            for _ in cells:
+                grid.add_column(ratio=1)
+            grid.add_row(*cells)
+            return grid
+        return Group(*cells)
 
 
-def proceed(console: Console) -> bool:
-    """Wait for Enter; False when the user types q (or closes stdin)."""
+def ask(console: Console) -> str:
+    """Wait for Enter: '' to go on, 'e' to expand, 'q' to quit (closing stdin quits too)."""
     try:
-        answer = console.input(PROMPT)
+        answer = console.input(PROMPT).strip().lower()
     except EOFError:
-        return False
-    return not answer.strip().lower().startswith("q")
+        return "q"
+    return answer[:1]
 
 
 # --- what the console shows ---------------------------------------------------------------------------
 
 
 def intro(console: Console, story: Scenario, runners: list[StoryRunner], pause: bool) -> None:
-    """What the story is about, which variant and tools, and where the sandbox is."""
+    """What the scenario is about, which variant and tools, and where the sandbox is."""
     variant = runners[0].variant
     console.rule(Text(story.title, style="bold"), align="left")
+    if story.question:
+        console.print(Text(story.question, style="italic"))
     console.print(story.summary, markup=False)
     tools = ", ".join(views.tool_title(r.adapter.name) for r in runners)
     console.print()
     for label, value in (
-        ("Variant", f"{variant.title}. {variant.description}"),
+        ("Variant", f"{runners[0].variant_name}: {variant.title}. {variant.description}"),
         ("Tools", f"{tools}, on {runners[0].backend.title}"),
         ("Sandbox", f"{runners[0].dir.parent} (removed at the end)"),
     ):
         console.print(Text.assemble((f"{label}: ", "bold"), value), soft_wrap=label == "Sandbox")
-    console.print(f"{len(story.steps)} steps; " + ("Enter after each one, q to quit." if pause else "no pauses."))
+    how = "Enter after each one, e to expand a folded step, q to quit." if pause else "no pauses."
+    console.print(f"{len(story.steps)} steps; {how}")
 
 
-def show_step(console: Console, n: int, spec: StepSpec, runners: list[StoryRunner], total: int) -> None:
-    """The step's title and narrative, then one panel per framework (or where its story stopped)."""
-    console.print()
-    console.rule(Text(f"Step {n + 1}/{total}: {spec.title}", style="bold"), align="left")
-    console.print(spec.narrative, markup=False)
-    for r in runners:
-        tool = views.tool_title(r.adapter.name)
-        step = r.story.step(spec.id)
-        if step is None:
-            failed = r.story.failed
-            why = f"its story stopped at '{failed.title}'" if failed else "nothing to do at this step"
-            console.print(Text(f"{tool}: {why}.", style="dim"))
-            continue
-        console.print(Panel(step_view(r, step), title=Text(f"{tool} · {step.title}"), title_align="left"))
-
-
-def step_view(r: StoryRunner, step: Step) -> Group:
-    """One framework's step: the command, its outcome and output, the SQL it ran, what changed."""
-    output = trim((step.stdout + step.stderr).rstrip(), OUTPUT_LINES)
+def step_view(r: StoryRunner, step: Step, fold: int | None = None) -> Group:
+    """One framework's step: the command, its outcome and output, the SQL it ran, what it did to the schema and
+    the rows, the files it wrote. `fold` keeps that many lines of each section (None: all of them)."""
     sections = [
-        [command(step), outcome(r, step), *([Text(output)] if output else [])],
-        sql_view(step),
-        schema_view(r.story, step),
-        files_view(r, step),
+        [command(step), outcome(r, step), *output_view(r, step, fold)],
+        sql_view(step, fold),
+        schema_view(r, step, fold),
+        rows_view(step, fold),
+        files_view(r, step, fold),
     ]
     parts: list[RenderableType] = []
     for section in filter(None, sections):
-        parts += [Text(), *section] if parts else section
+        parts += [Text(), *section] if parts and fold is None else section
     return Group(*parts)
 
 
 def command(step: Step) -> Text:
-    """The command as a learner types it; what happened otherwise (a hand edit, the harness's INSERTs)."""
+    """The command exactly as a learner types it; what happened otherwise (a hand edit, the harness's SQL)."""
     if step.tool_calls:
-        return Text("\n".join(f"$ cd {step.cwd} && {c.command}" for c in step.tool_calls), style="bold")
+        text = Text("\n".join(f"$ cd {step.cwd} && {c.command}" for c in step.tool_calls), style="bold")
+        if step.answers:
+            text.append(f"\n  (typed at its prompt: {', '.join(step.answers)})", style="italic")
+        return text
+    if step.kind in ("sql", "query"):
+        return Text("\n".join(f"SQL> {line}" for line in (step.command or "").splitlines()), style="bold")
     what = step.command or step.note or "edited by hand: " + ", ".join(f.path for f in step.files)
     return Text(f"# {what}", style="italic")
 
@@ -171,49 +226,75 @@ def outcome(r: StoryRunner, step: Step) -> Text:
     return text
 
 
-def trim(text: str, limit: int) -> str:
-    """The text, or its head and tail when it has more than `limit` lines."""
+def trim(text: str, limit: int | None) -> str:
+    """The text, or its head and tail when it has more than `limit` lines (None: no limit)."""
     lines = text.splitlines()
-    if len(lines) <= limit:
+    if limit is None or len(lines) <= limit:
         return text
-    head, tail = limit * 2 // 3, limit // 3
-    return "\n".join([*lines[:head], f"... ({len(lines) - head - tail} lines not shown) ...", *lines[-tail:]])
+    if limit <= 1:
+        return f"... {len(lines)} lines folded (e expands) ..."
+    head, tail = max(1, limit * 2 // 3), max(0, limit - 1 - max(1, limit * 2 // 3))
+    folded = len(lines) - head - tail
+    return "\n".join([*lines[:head], f"... {folded} lines folded (e expands) ...", *lines[len(lines) - tail :]])
 
 
-def sql_view(step: Step) -> list[RenderableType]:
+def output_view(r: StoryRunner, step: Step, fold: int | None) -> list[RenderableType]:
+    """What the tool printed, sandbox paths made relative; Alembic's set-up noise left out when folded."""
+    text = (step.stdout + step.stderr).rstrip().replace(f"{r.dir}/{r.adapter.app_dir}/", "")
+    if step.kind == "query":
+        return [Text(text)] if text else []
+    if fold is not None:
+        lines = text.splitlines()
+        kept = [line for line in lines if not NOISE.search(line)]
+        text = "\n".join(kept) + (
+            f"\n({len(lines) - len(kept)} lines of set-up left out)" if len(kept) < len(lines) else ""
+        )
+    text = trim(text.strip(), fold)
+    return [Text(text)] if text else []
+
+
+def sql_view(step: Step, fold: int | None) -> list[RenderableType]:
     """The statements that wrote something, one a line; those of a table rebuild marked."""
     writes = views.writes(step)
-    if not writes:
+    if not writes or step.kind in ("sql", "query"):
         return []
     rebuild = {id(step.sql[i]) for i in views.rebuild_statements(step)}
     count = f"{len(writes)} statement{'s' if len(writes) > 1 else ''}"
     title = Text(f"SQL it ran, reads left out ({count})", style="bold")
     if tables := views.rebuilt_tables(step):
         title.append(f": it rebuilds {', '.join(tables)}, the lines marked ❱", style="bold yellow")
-    lines = "\n".join(" ".join(s.sql.split()) for s in writes)  # all of it, one statement a line: the lesson
-    marked = {k for k, s in enumerate(writes, 1) if id(s) in rebuild}
-    return [title, Syntax(lines, "sql", theme=THEME, line_numbers=True, highlight_lines=marked, word_wrap=True)]
+    if fold is not None and fold <= 1:
+        return [title]
+    shown = writes if fold is None or len(writes) <= fold else writes[:fold]
+    lines = "\n".join(" ".join(s.sql.split()) for s in shown)  # one statement a line: the lesson
+    marked = {k for k, s in enumerate(shown, 1) if id(s) in rebuild}
+    out: list[RenderableType] = [
+        title,
+        Syntax(lines, "sql", theme=THEME, line_numbers=True, highlight_lines=marked, word_wrap=True),
+    ]
+    if len(shown) < len(writes):
+        out.append(Text(f"... {len(writes) - len(shown)} more statements folded (e expands) ...", style="dim"))
+    return out
 
 
-def schema_view(story: Story, step: Step) -> list[RenderableType]:
+def schema_view(r: StoryRunner, step: Step, fold: int | None) -> list[RenderableType]:
     """The columns the step added, removed or changed, against the schema after the previous step."""
+    story = r.story
     if step.schema is None:
         return [Text("Schema: the database could not be read after this step.", style="red")]
-    i = story.steps.index(step)
-    previous = story.steps[i - 1] if i else None
-    before = {(r.table, r.column): r for r in views.schema_rows([story], previous.id)} if previous else {}
+    previous = story.before(step)
+    before = {(row.table, row.column): row for row in views.schema_rows([story], previous.id)} if previous else {}
     table = Table(title="Schema changes", title_justify="left", title_style="bold", box=None, padding=(0, 2, 0, 0))
     for name in ("change", "table.column", "before", "after"):
         table.add_column(name, style="dim" if name == "before" else None)
     for row in views.schema_rows([story], step.id, previous.id if previous else None):
         change = row.change.get(story.framework) or ("" if previous else "added")
-        if not change:
+        if not change or row.bookkeeping:
             continue
         old = before.get((row.table, row.column))
-        name = f"{row.table}.{row.column}" + (" (bookkeeping)" if row.bookkeeping else "")
         table.add_row(
             Text(change, style=MARK[change]),
-            Text(name),
+            Text(f"{row.table}.{row.column}"),
             old.text(story.framework) if old else "-",
             Text(row.text(story.framework), style=MARK[change]),
         )
@@ -223,20 +304,45 @@ def schema_view(story: Story, step: Step) -> list[RenderableType]:
         applied = ", ".join(step.schema.version) or "none"
         version = [Text(f"Recorded as applied: {applied} (before: {', '.join(old_version) or 'none'})", style="cyan")]
     if not table.rows and not version:
-        return [Text("Schema: unchanged.", style="dim")]
+        return [] if fold is not None else [Text("Schema: unchanged.", style="dim")]
+    if fold is not None and len(table.rows) > fold:
+        n = len(table.rows)
+        return [Text(f"Schema changes: {n} columns (e expands)", style="bold"), *version]
     return ([table] if table.rows else []) + version
 
 
-def files_view(r: StoryRunner, step: Step) -> list[RenderableType]:
-    """Files the step wrote; the migration scripts in full, and the hand edits as a diff."""
+def rows_view(step: Step, fold: int | None) -> list[RenderableType]:
+    """What the step did to the rows, measured: the values a new column got, values lost, rows added."""
+    changes = [views.change_text(c) for c in step.data_changes]
+    if not changes or step.role in ("baseline",):
+        return []
+    counts = ", ".join(f"{t} {n}" for t, n in (step.data.counts.items() if step.data else []))
+    lines = changes if fold is None or len(changes) <= fold else [*changes[:fold], f"... {len(changes) - fold} more"]
+    bad = ("values lost", "rows lost", "values changed")
+    return [
+        Text(f"Rows now: {counts}", style="bold"),
+        *(Text(line, style="red" if any(b in line for b in bad) else "green") for line in lines),
+    ]
+
+
+def files_view(r: StoryRunner, step: Step, fold: int | None) -> list[RenderableType]:
+    """Files the step wrote; the migration scripts in full, and the hand edits as a diff (folded to the screen)."""
     if not step.files and not step.diff:
         return []
-    parts: list[RenderableType] = [Text("Files written: " + ", ".join(f.path for f in step.files), style="bold")]
-    for f in step.files:
-        if PurePath(f.path).match(r.adapter.migrations_glob) and PurePath(f.path).name != "__init__.py":
-            parts += [Text(f"{f.path}, as the tool wrote it:", style="bold"), Syntax(f.text, "python", theme=THEME)]
+    names = ", ".join(f.path for f in step.files)
+    parts: list[RenderableType] = [Text(f"Files written: {names}", style="bold")]
+    if fold is not None and fold <= 1:
+        return parts
+    limit = None if fold is None else fold * 2
     if step.diff:
-        parts += [Text("Edited by hand:", style="bold"), Syntax(step.diff, "diff", theme=THEME)]
+        parts += [Text("Edited by hand:", style="bold"), Syntax(trim(step.diff, limit), "diff", theme=THEME)]
+    else:
+        for f in step.files:
+            if r.adapter.is_script(f.path):
+                parts += [
+                    Text(f"{f.path}, as the tool wrote it:", style="bold"),
+                    Syntax(trim(f.text, limit), "python", theme=THEME),
+                ]
     return parts
 
 
@@ -268,8 +374,8 @@ def summary(console: Console, runners: list[StoryRunner], total: int) -> int:
         steps = r.story.steps
         good = sum(s.ok != s.expected_failure for s in steps)
         line = f"{views.tool_title(r.adapter.name)}: ran {len(steps)} of {total} steps, {good} as expected"
-        if steps and not steps[-1].ok:
-            line += f"; the story stopped at '{steps[-1].title}': {steps[-1].error}"
+        if r.story.failed:
+            line += f"; the story stopped at '{r.story.failed.title}': {r.story.failed.error}"
         console.print(line, soft_wrap=True, markup=False)
     ok = all(r.story.ok for r in runners)
     if ok:
