@@ -315,10 +315,9 @@ class _Server:
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.log = tempfile.TemporaryFile(prefix="compare-warm-")  # the server's own stderr
-        self.dir = tempfile.TemporaryDirectory(prefix="compare-warm-")  # an empty working directory
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _BOOT, __file__, str(theirs.fileno())],
-            cwd=self.dir.name,
+            cwd="/",  # nothing is imported from it: the server drops the '' that -c puts first on sys.path
             env={k: v for k, v in env.items() if k not in ("COMPARE_SQL_LOG", "DATABASE_URL")},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -357,7 +356,6 @@ class _Server:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
-        self.dir.cleanup()
 
 
 class _Forked:
