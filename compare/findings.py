@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from compare import checks, views
 from compare.model import Finding, Report
 from compare.scenario import Scenario
+from compare.snapshot import LOSSES
 
 Rule = Callable[[Report, Scenario], Iterator[Finding]]
 RULES: list[Rule] = []
@@ -63,7 +64,7 @@ def data_lost(report: Report, scenario: Scenario) -> Iterator[Finding]:
             if step.role not in ("change", "rollback", "reapply", "upgrade") or not step.ok:
                 continue
             for c in step.data_changes:
-                if c.change in ("values lost", "rows lost", "values changed"):
+                if c.change in LOSSES:
                     where = f"{c.table}.{c.column}" if c.column else c.table
                     yield Finding(
                         "data_lost",
@@ -146,7 +147,7 @@ def left_behind(report: Report, scenario: Scenario) -> Iterator[Finding]:
         clean, dirty = [], {}
         for s in stories:
             failed = s.failed
-            if failed is None or failed.kind != "upgrade":
+            if failed is None or failed.kind not in ("upgrade", "rollback"):
                 continue
             left = checks.left_behind(s.before(failed).schema if s.before(failed) else None, failed.schema)
             if left:
@@ -157,7 +158,7 @@ def left_behind(report: Report, scenario: Scenario) -> Iterator[Finding]:
         for fw, left in dirty.items():
             yield Finding(
                 "left_behind",
-                f"The failed upgrade left changes behind in {views.tool_title(fw)} ({where}): {', '.join(left)}.",
+                f"The failed step left changes behind in {views.tool_title(fw)} ({where}): {', '.join(left)}.",
                 [fw],
                 variant,
                 backend,
@@ -165,7 +166,7 @@ def left_behind(report: Report, scenario: Scenario) -> Iterator[Finding]:
         if clean:
             yield Finding(
                 "left_behind",
-                f"The failed upgrade left nothing behind in {_names(clean)} ({where}): "
+                f"The failed step left nothing behind in {_names(clean)} ({where}): "
                 "schema, version table and rows are exactly as before it.",
                 clean,
                 variant,

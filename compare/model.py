@@ -75,7 +75,8 @@ class Data:
 class DataChange:
     """What one step did to a table's rows or to one column's values, measured against the step before it.
 
-    `change` is one of: rows added, rows lost, added (a new column; `detail` sums up its values), values changed,
+    `change` is one of: rows added, rows lost, added (a new column; `detail` sums up its values), filled (NULLs that
+    now hold a value), values changed (values that were not NULL and now differ),
     values lost (a dropped column that held non-NULL values), moved (a dropped column whose values are now in
     another column, `detail` says which), dropped (a dropped column that held only NULLs).
     """

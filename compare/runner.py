@@ -184,7 +184,7 @@ class StoryRunner:
 
     def _has_work(self, spec: StepSpec) -> bool:
         if spec.kind in ("edit", "fix"):
-            return bool(self.scenario.edit_set(spec.edits or "", self.variant_name, self.adapter.name))
+            return bool(self._edits(spec))
         if spec.kind in ("sql", "query"):
             return bool(spec.statements(self.backend.name))
         if spec.after_failure:
@@ -281,11 +281,13 @@ class StoryRunner:
         self._tool(step, self.adapter.check_command())
 
     def _edit(self, step: Step, spec: StepSpec) -> None:
-        edits = self.scenario.edit_set(spec.edits or "", self.variant_name, self.adapter.name)
-        step.diff = self.sandbox.apply(edits)
+        step.diff = self.sandbox.apply(self._edits(spec))
         step.files = self.sandbox.read(sorted({f[6:] for f in step.diff.splitlines() if f.startswith("+++ b/")}))
 
     _fix = _edit
+
+    def _edits(self, spec: StepSpec):
+        return self.scenario.edit_set(spec.edits or "", self.variant_name, self.adapter.name, self.backend.name)
 
     def _seed(self, step: Step, spec: StepSpec) -> None:
         step.command = "INSERT INTO " + ", ".join(self.scenario.seed) + " (the same rows for every framework)"

@@ -63,6 +63,7 @@ class Edit(_Strict):
     lines: str = ""
     within: str | None = None
     path: str = MODEL  # relative to the app directory, or MODEL / MIGRATION
+    backends: list[str] | None = None  # only on these backends (a generated script's lines can differ by backend)
 
     @model_validator(mode="after")
     def _lines_given(self) -> Edit:
@@ -216,11 +217,12 @@ class Scenario(_Strict):
                 out.setdefault(s.role, s.id)
         return out
 
-    def edit_set(self, name: str, variant: str, framework: str) -> list[Edit]:
-        """The edits of a set for one framework: the variant's, else the scenario's."""
+    def edit_set(self, name: str, variant: str, framework: str, backend: str | None = None) -> list[Edit]:
+        """The edits of a set for one framework (and backend): the variant's, else the scenario's."""
         for source in (self.variants[variant].edits, self.edits):
             if name in source:
-                return source[name].get(framework, [])
+                edits = source[name].get(framework, [])
+                return [e for e in edits if backend is None or e.backends is None or backend in e.backends]
         return []
 
     def applies(self, backend: str) -> bool:

@@ -161,6 +161,9 @@ def data_snapshot(engine: sa.Engine, tables: Iterable[str]) -> Data:
     return Data(counts=counts, rows=rows)
 
 
+LOSSES = ("rows lost", "values lost", "values changed")  # the data changes that destroy something that was there
+
+
 def data_changes(before: Data, after: Data) -> list[DataChange]:
     """What happened to the rows and values between two data snapshots (rows matched by id, else by position)."""
     out: list[DataChange] = []
@@ -186,9 +189,12 @@ def data_changes(before: Data, after: Data) -> list[DataChange]:
         moved_to: set[str] = set()
         for c in old_cols:
             if c in new_cols:
-                changed = sum(old_by[k][c] != new_by[k][c] for k in common)
-                if changed:
-                    out.append(DataChange(table, c, "values changed", changed, _values(new_by[k][c] for k in common)))
+                differ = [k for k in common if old_by[k][c] != new_by[k][c]]
+                filled = [k for k in differ if old_by[k][c] is None]
+                changed = [k for k in differ if old_by[k][c] is not None]
+                for change, keys in (("filled", filled), ("values changed", changed)):
+                    if keys:
+                        out.append(DataChange(table, c, change, len(keys), _values(new_by[k][c] for k in keys)))
                 continue
             target = next((d for d in fresh if common and all(new_by[k][d] == old_by[k][c] for k in common)), None)
             values = [r[c] for r in old if r[c] is not None]

@@ -29,6 +29,7 @@ from compare.cli import selected
 from compare.model import Step
 from compare.runner import StoryRunner
 from compare.scenario import Scenario, StepSpec
+from compare.snapshot import LOSSES
 
 PROMPT = "Press Enter for the next step (e to expand it, q to quit) "
 MARK = {"added": "green", "removed": "red", "changed": "yellow"}
@@ -318,10 +319,9 @@ def rows_view(step: Step, fold: int | None) -> list[RenderableType]:
         return []
     counts = ", ".join(f"{t} {n}" for t, n in (step.data.counts.items() if step.data else []))
     lines = changes if fold is None or len(changes) <= fold else [*changes[:fold], f"... {len(changes) - fold} more"]
-    bad = ("values lost", "rows lost", "values changed")
     return [
         Text(f"Rows now: {counts}", style="bold"),
-        *(Text(line, style="red" if any(b in line for b in bad) else "green") for line in lines),
+        *(Text(line, style="red" if any(b in line for b in LOSSES) else "green") for line in lines),
     ]
 
 

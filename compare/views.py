@@ -13,6 +13,7 @@ from pathlib import Path
 
 from compare.adapters import ADAPTERS
 from compare.model import Column, Report, Schema, Statement, Step, Story
+from compare.snapshot import LOSSES, data_changes
 
 ASPECTS = ("type", "nullable", "default", "primary_key", "autoincrement")
 BEFORE = "@before"  # as `previous` of schema_rows: each story's step just before the one shown
@@ -471,7 +472,8 @@ def outcome(story: Story) -> Cell:
     failed = story.failed
     if failed is not None:
         before = story.before(failed)
-        left = left_behind(before.schema if before else None, failed.schema) if failed.kind == "upgrade" else []
+        touches = failed.kind in ("upgrade", "rollback")
+        left = left_behind(before.schema if before else None, failed.schema) if touches else []
         what = f"{failed.role or failed.kind} failed" + (f" (exit {failed.exit_code})" if failed.exit_code else "")
         retry = story.role("retry")
         again = f"; retry {'works' if retry.ok else 'fails: ' + _short(reason(retry.error), 50)}" if retry else ""
@@ -484,10 +486,7 @@ def outcome(story: Story) -> Cell:
         step = story.role(role)
         if step is None or before is None or before.data is None or step.data is None:
             continue
-        from compare.snapshot import data_changes
-
-        lost = [c for c in data_changes(before.data, step.data) if c.change in ("values lost", "rows lost")]
-        lost += [c for c in data_changes(before.data, step.data) if c.change == "values changed"]
+        lost = [c for c in data_changes(before.data, step.data) if c.change in LOSSES]
         if lost:
             return Cell("loses_data", f"{role}: " + "; ".join(change_text(c) for c in lost[:2]), story)
     bad = [c for c in story.checks if not c.passed]
