@@ -244,6 +244,11 @@ def load(name: str = "add_read_count") -> Scenario:
     path = SCENARIOS / f"{name}.toml"
     if name.startswith("_") or not path.is_file():
         raise ValueError(f"unknown scenario '{name}' (choose from {', '.join(names())})")
+    return load_file(path)
+
+
+def load_file(path: Path) -> Scenario:
+    """Load and validate a scenario file from anywhere (the tests' fixture scenarios live beside them)."""
     with path.open("rb") as f:
         data = tomllib.load(f)
     story, seed = _defaults()
