@@ -275,7 +275,8 @@ class StoryRunner:
         self._tool(step, self.adapter.upgrade_command())
 
     def _rollback(self, step: Step, spec: StepSpec) -> None:
-        self._tool(step, self.adapter.rollback_command(self.sandbox.app))
+        last = next((s.schema for s in reversed(self.story.steps) if s.schema is not None), None)
+        self._tool(step, self.adapter.rollback_command(self.sandbox.app, last.version if last else []))
 
     def _check(self, step: Step, spec: StepSpec) -> None:
         self._tool(step, self.adapter.check_command())

@@ -31,7 +31,10 @@ _TYPES = {
 
 
 def normalize_type(type_: sa.types.TypeEngine | str) -> str:
-    """One spelling per type across dialects: VARCHAR(50) -> varchar(50), DATETIME -> timestamp."""
+    """One spelling per type across dialects: VARCHAR(50) -> varchar(50), DATETIME -> timestamp; a PostgreSQL
+    enum by its type's name: enum post_status."""
+    if isinstance(type_, sa.Enum) and type_.name:
+        return f"enum {type_.name}"
     if isinstance(type_, sa.DateTime) and not isinstance(type_, sa.types.NullType):
         raw = "TIMESTAMP WITH TIME ZONE" if type_.timezone else "TIMESTAMP"
     else:
@@ -249,8 +252,18 @@ _KINDS = {
 }
 
 
+_RANK = ("ddl", "dml", "tx", "pragma", "query")
+
+
 def classify(sql: str) -> str:
-    """ddl, dml, tx, pragma (a PRAGMA that sets something) or query."""
+    """ddl, dml, tx, pragma (a PRAGMA that sets something) or query; for several statements sent as one
+    (Django's `SET CONSTRAINTS ... IMMEDIATE; ALTER TABLE ...`), the kind of the one that changes most."""
+    several = ";" in sql.rstrip().rstrip(";") and "'" not in sql  # never split inside a string literal
+    parts = [p for p in sql.split(";") if p.strip()] if several else [sql]
+    return min((_classify_one(p) for p in parts), key=_RANK.index, default="query")
+
+
+def _classify_one(sql: str) -> str:
     words = sql.lstrip("( \n\t").split(None, 1)
     first = words[0].upper().rstrip(";") if words else ""
     if first == "PRAGMA":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from pathlib import Path, PurePath
 
 from compare.model import File
@@ -40,8 +41,9 @@ class Adapter:
     def upgrade_command(self) -> list[str]:
         raise NotImplementedError
 
-    def rollback_command(self, app: Path) -> list[str]:
-        """Roll back exactly one migration, given the sandbox's app directory."""
+    def rollback_command(self, app: Path, applied: list[str]) -> list[str]:
+        """Roll back exactly one migration, given the sandbox's app directory and the applied migrations (the
+        version table's rows, oldest first)."""
         raise NotImplementedError
 
     def check_command(self) -> list[str]:
@@ -100,10 +102,20 @@ class AlembicAdapter(Adapter):
         return out
 
 
+_PARSE = threading.Lock()
+
+
+def parse(text: str) -> ast.Module:
+    """ast.parse, one thread at a time: CPython 3.11's parser can fail with "AST constructor recursion depth
+    mismatch" when threads parse at once (the stories run in parallel threads)."""
+    with _PARSE:
+        return ast.parse(text)
+
+
 def _assigned(text: str, name: str) -> str | None:
     """The string assigned to a module-level name (`revision = "abc"` or `revision: str = "abc"`)."""
     try:
-        tree = ast.parse(text)
+        tree = parse(text)
     except SyntaxError:
         return None
     for node in tree.body:
@@ -115,7 +127,7 @@ def _assigned(text: str, name: str) -> str | None:
 
 def _function_statements(text: str, name: str) -> int:
     """Statements in a module-level function, not counting `pass` and docstrings."""
-    for node in ast.parse(text).body:
+    for node in parse(text).body:
         if isinstance(node, ast.FunctionDef) and node.name == name:
             return sum(
                 1

@@ -6,7 +6,7 @@ import ast
 import re
 from pathlib import Path
 
-from compare.adapters.base import Adapter
+from compare.adapters.base import Adapter, parse
 from compare.model import File
 
 
@@ -34,15 +34,16 @@ class DjangoAdapter(Adapter):
     def upgrade_command(self) -> list[str]:
         return ["python", "manage.py", "migrate"]
 
-    def rollback_command(self, app: Path) -> list[str]:
-        names = [p.stem for p in self.migration_files(app)]
+    def rollback_command(self, app: Path, applied: list[str]) -> list[str]:
+        # the migration before the newest applied one (not the newest file: a second rollback must go further)
+        names = [a.removeprefix("blog.") for a in applied] or [p.stem for p in self.migration_files(app)]
         return ["python", "manage.py", "migrate", "blog", names[-2] if len(names) > 1 else "zero"]
 
     def check_command(self) -> list[str]:
         return ["python", "manage.py", "makemigrations", "--check", "--dry-run"]
 
     def operations(self, script: File) -> int:
-        for node in ast.walk(ast.parse(script.text)):
+        for node in ast.walk(parse(script.text)):
             if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "operations" for t in node.targets):
                 return len(node.value.elts) if isinstance(node.value, ast.List) else 0
         return 0

@@ -46,7 +46,7 @@ class FastAPIAdapter(AlembicAdapter):
     def upgrade_command(self) -> list[str]:
         return ["alembic", "upgrade", "head"]
 
-    def rollback_command(self, app: Path) -> list[str]:
+    def rollback_command(self, app: Path, applied: list[str]) -> list[str]:
         return ["alembic", "downgrade", "-1"]
 
     def check_command(self) -> list[str]:

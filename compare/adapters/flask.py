@@ -26,7 +26,7 @@ class FlaskAdapter(AlembicAdapter):
     def upgrade_command(self) -> list[str]:
         return ["flask", "db", "upgrade"]
 
-    def rollback_command(self, app: Path) -> list[str]:
+    def rollback_command(self, app: Path, applied: list[str]) -> list[str]:
         return ["flask", "db", "downgrade"]
 
     def check_command(self) -> list[str]:
