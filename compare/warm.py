@@ -23,6 +23,7 @@ This file is also the server's program; it imports nothing of the harness.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import locale
 import os
@@ -30,8 +31,10 @@ import resource
 import selectors
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from dataclasses import dataclass
@@ -253,8 +256,17 @@ class _Plain:
     """A fresh interpreter per call: the console script run by the kernel, in its own session."""
 
     def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], fds: tuple[int, int, int]):
+        # a terminal on stdin becomes the controlling terminal of the new session, as pexpect makes it
+        tty = _controlling_terminal if os.isatty(fds[0]) else None
         self.proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=fds[0], stdout=fds[1], stderr=fds[2], start_new_session=True
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=fds[0],
+            stdout=fds[1],
+            stderr=fds[2],
+            start_new_session=True,
+            preexec_fn=tty,  # one ioctl between fork and exec, as pexpect's own spawn does
         )
         self.exit_fd = os.pidfd_open(self.proc.pid)
         self.code: int | None = None
@@ -276,6 +288,70 @@ class _Plain:
         if self.code is None:  # only after a failure of the harness itself: do not leave a zombie
             _killpg(self.proc.pid)
             self.proc.wait()
+
+
+def _controlling_terminal() -> None:
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """A tool call on a pseudo-terminal, for tools that must be answered at their prompts.
+
+    `fd` is the terminal's master end: read the tool's output and type its answers there, for example with
+    `pexpect.fdpexpect.fdspawn(terminal.fd, encoding="utf-8")`. The tool runs, plain or warm, in its own session
+    with the terminal as its stdin, stdout, stderr and controlling terminal, as `pexpect.spawn` would start it.
+    """
+
+    def __init__(
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        dimensions: tuple[int, int] = (24, 80),
+        tool_mode: str | None = None,
+    ):
+        name = tool_mode or mode()
+        server = _server(env) if name == "warm" and _script(argv) is not None else None
+        self.fd, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *dimensions, 0, 0))
+        self.mode = "warm" if server else "plain"
+        self.start = time.perf_counter()
+        try:
+            self.child = server.spawn(argv, cwd, env, (slave,) * 3) if server else _Plain(argv, cwd, env, (slave,) * 3)
+        finally:
+            os.close(slave)
+        self.done: Exit | None = None
+
+    def wait(self, timeout: float) -> Exit:
+        """Wait for the tool to end (killing its process group after `timeout` seconds); how it ended.
+
+        The output is not in the Exit: it went to the terminal, read from `fd`.
+        """
+        if self.done is None:
+            deadline, timed_out = time.monotonic() + timeout, False
+            with selectors.DefaultSelector() as sel:
+                sel.register(self.child.exit_fd, selectors.EVENT_READ)
+                while True:
+                    wait = None if timed_out else max(deadline - time.monotonic(), 0)
+                    if sel.select(wait):
+                        if self.child.poll():
+                            break
+                    elif not timed_out:
+                        self.kill()
+                        timed_out = True
+            seconds = time.perf_counter() - self.start
+            code = None if timed_out else self.child.code
+            self.done = Exit(code, "", "", seconds, self.child.cpu_seconds, self.mode, timed_out)
+        return self.done
+
+    def kill(self) -> None:
+        """Kill the tool's whole process group."""
+        self.child.kill()
+
+    def close(self) -> None:
+        """Release the terminal (and kill the tool if it has not ended)."""
+        self.child.close()
+        os.close(self.fd)
 
 
 def _killpg(pid: int | None) -> None:
@@ -534,10 +610,7 @@ def _become(request: dict, reply: socket.socket, fds: list[int], base_path: list
         if fd > 2:
             os.close(fd)
     if os.isatty(0):  # a terminal on stdin becomes the controlling terminal of the new session
-        import fcntl
-        import termios
-
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        _controlling_terminal()
     reply.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
     reply.close()
 

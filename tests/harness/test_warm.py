@@ -7,6 +7,7 @@ add_read_count scenario in both modes and compares every measurement but the tim
 from __future__ import annotations
 
 import difflib
+import io
 import json
 import os
 import re
@@ -16,6 +17,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pexpect
+import pexpect.fdpexpect
 import pytest
 
 from compare import warm
@@ -165,6 +168,45 @@ def test_concurrent_calls_each_get_their_own_process(tmp_path):
     for n, (code, seen) in enumerate(results):
         assert code == n and seen["env"]["N"] == str(n) and seen["cwd"] == str(tmp_path / f"call-{n}")
         assert seen["fds"] == results[0][1]["fds"]  # nothing of the other calls leaked into this one
+
+
+PROMPT = """
+import os, sys
+print("terminal:", os.isatty(0), os.isatty(1), os.isatty(2), tuple(os.get_terminal_size()), flush=True)
+os.close(os.open("/dev/tty", os.O_RDWR))  # it is the session's controlling terminal
+answer = input("Your answer? ")
+print("got", answer, file=sys.stderr)
+sys.exit(4)
+"""
+
+
+def _answered(child) -> str:
+    transcript = io.StringIO()
+    child.logfile_read = transcript
+    child.expect("Your answer\\? ", timeout=60)
+    child.sendline("42")
+    child.expect(pexpect.EOF, timeout=60)
+    return transcript.getvalue()
+
+
+def test_a_tool_on_a_terminal_is_answered_the_same_in_both_modes(tmp_path):
+    (tmp_path / "prompt.py").write_text(PROMPT, encoding="utf-8")
+    argv, env = [str(BIN / "python"), "prompt.py"], tool_env(tmp_path)
+    seen = {}
+    for mode in MODES:
+        terminal = warm.Terminal(argv, tmp_path, env, dimensions=(50, 200), tool_mode=mode)
+        try:
+            transcript = _answered(pexpect.fdpexpect.fdspawn(terminal.fd, encoding="utf-8"))
+            done = terminal.wait(60)
+        finally:
+            terminal.close()
+        assert (done.code, done.mode, done.timed_out) == (4, mode, False)
+        seen[mode] = transcript
+    spawned = pexpect.spawn(argv[0], argv[1:], cwd=tmp_path, env=env, encoding="utf-8", dimensions=(50, 200))
+    seen["pexpect.spawn"] = _answered(spawned)
+    spawned.close()
+    assert seen["warm"] == seen["plain"] == seen["pexpect.spawn"]
+    assert "terminal: True True True (200, 50)" in seen["plain"] and "got 42" in seen["plain"]
 
 
 # --- the proof: the same scenario in both modes measures the same things ------------------------------------
