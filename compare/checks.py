@@ -183,7 +183,7 @@ def failed_step_leaves_no_trace(ctx: Context) -> tuple[bool, str, str]:
     """A step that failed left the schema, the version table and the rows exactly as they were before it."""
     failed = ctx.story.failed
     if failed is None:
-        return False, "no step failed, so there was nothing to roll back", ""
+        return True, "no step failed: nothing was left half-done", ""
     before = ctx.story.before(failed)
     if before is None:
         return True, f"'{failed.title}' failed before the database was touched", ""
@@ -231,7 +231,7 @@ def _reordered(a: Schema | None, b: Schema | None) -> list[str]:
 
 
 def _schema_diff(a: Schema | None, b: Schema | None) -> str:
-    """A diff of two schemas; columns compared by name, whatever their order in the table."""
+    """A diff of two schemas; columns and foreign keys compared whatever their order in the table."""
 
     def lines(s: Schema | None) -> list[str]:
         if s is None:
@@ -240,7 +240,7 @@ def _schema_diff(a: Schema | None, b: Schema | None) -> str:
         for t in s.tables:
             out.append(f"table {t.name}")
             out += [f"  {c}" for c in sorted(t.columns, key=lambda c: c.name)]
-            out += [f"  fk {fk.columns} -> {fk.ref_table}{fk.ref_columns}" for fk in t.foreign_keys]
+            out += sorted(f"  fk {fk.columns} -> {fk.ref_table}{fk.ref_columns}" for fk in t.foreign_keys)
             out += [f"  unique {u}" for u in t.unique]
             out += [f"  index {ix.columns}" for ix in t.indexes]
         return out

@@ -142,6 +142,12 @@ def sql_steps(stories: list[Story]) -> list[str]:
 
 
 @helper
+def query_steps(stories: list[Story]) -> list[str]:
+    """Ids of the steps where the harness ran SQL itself (as the app would, or a query plan to look at)."""
+    return [i for i in views.step_ids(stories) if any(st.kind in ("sql", "query") for st in _steps(stories, i))]
+
+
+@helper
 def generate_steps(stories: list[Story]) -> list[str]:
     return [i for i in views.step_ids(stories) if any(st.kind == "generate" for st in _steps(stories, i))]
 
