@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -17,6 +18,24 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
 MAX_TARGET_BYTES = 4000  # below gunicorn's 4094-byte request line, so that the three apps answer alike
 JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+class IdConvertor(Convertor[int]):
+    """A row id in a path (``{post_id:id}``): a positive integer literal, leading zeros allowed, of any length.
+
+    Anything else (``0``, ``-1``, ``abc``) does not match the route at all, so it is 404 whatever the method.
+    """
+
+    regex = "0*[1-9][0-9]*"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", IdConvertor())
 
 
 class BodyTooLarge(Exception):

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.api.deps import SessionDep
 from app.api.routes.posts import PostQueryDep, count_read, search_posts
+from app.http import IdConvertor  # noqa: F401  (registers the {post_id:id} convertor)
 from app.models import Category
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -29,7 +30,7 @@ def index(request: Request, session: SessionDep, query: PostQueryDep):
     return templates.TemplateResponse(request, "index.html", context)
 
 
-@router.get("/posts/{post_id:int}", response_class=HTMLResponse)
+@router.get("/posts/{post_id:id}", response_class=HTMLResponse)
 def post_detail(request: Request, session: SessionDep, post_id: int):
     """Show one post, counting the read."""
     return templates.TemplateResponse(request, "post.html", {"post": count_read(session, post_id)})

@@ -34,13 +34,13 @@ class JSONProvider(DefaultJSONProvider):
 
 
 class IdConverter(IntegerConverter):
-    """A row id in a URL (`<id:post_id>`): a positive integer of at most 18 digits, leading zeros allowed.
+    """A row id in a URL (`<id:post_id>`): a positive integer literal, leading zeros allowed, of any length.
 
     Anything else does not match the route at all, so it is a 404 whatever the method (a converter that
-    refused a value after matching would make Werkzeug answer 405). Every id a database hands out fits.
+    refused a value after matching would make Werkzeug answer 405). An id beyond MAX_ID is an unknown row.
     """
 
-    regex = r"0*[1-9][0-9]{0,17}"
+    regex = r"0*[1-9][0-9]*"
 
 
 def http_error(error: HTTPException):

@@ -136,13 +136,20 @@ def post_page(filters: PostFilters) -> dict:
     }
 
 
+def get_or_404(model: type[db.Model], row_id: int, description: str):
+    """The row of `model` with this id, or 404 (also for an id no integer column can hold)."""
+    if row_id > MAX_ID:
+        abort(404, description)
+    return db.get_or_404(model, row_id, description=description)
+
+
 def read_post(post_id: int) -> Post:
     """Count one read of a post with a single atomic UPDATE that returns the post as it left it (404 if unknown).
 
     The answer is the row this read wrote, so it always includes this read and no later one.
     """
     counted = sa.update(Post).where(Post.id == post_id).values(read_count=Post.read_count + 1).returning(Post)
-    post = db.session.scalars(counted).one_or_none()
+    post = db.session.scalars(counted).one_or_none() if post_id <= MAX_ID else None
     if post is None:
         abort(404, "Post not found")
     db.session.commit()
@@ -212,7 +219,7 @@ def create_category():
 @bp.delete("/categories/<id:category_id>")
 def delete_category(category_id: int):
     """Delete a category that has no posts (409 if it still has some)."""
-    category = db.get_or_404(Category, category_id, description="Category not found")
+    category = get_or_404(Category, category_id, "Category not found")
     if db.session.scalar(sa.select(Post.id).where(Post.category_id == category_id).limit(1)) is not None:
         abort(409, "The category still has posts")
     db.session.delete(category)
@@ -251,7 +258,7 @@ def create_post():
 def update_post(post_id: int):
     """Change any of title, content and category_id; the body is validated before the post is looked up."""
     fields = post_fields(json_object(), partial=True)
-    post = db.get_or_404(Post, post_id, description="Post not found")
+    post = get_or_404(Post, post_id, "Post not found")
     for name, value in fields.items():
         setattr(post, name, value)
     db.session.commit()
@@ -261,7 +268,7 @@ def update_post(post_id: int):
 @bp.delete("/posts/<id:post_id>")
 def delete_post(post_id: int):
     """Delete a post."""
-    post = db.get_or_404(Post, post_id, description="Post not found")
+    post = get_or_404(Post, post_id, "Post not found")
     db.session.delete(post)
     db.session.commit()
     return "", 204

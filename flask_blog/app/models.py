@@ -7,8 +7,9 @@ import sqlalchemy.orm as so
 
 from app import db
 
-# The largest id a 64-bit integer column can hold: larger ids cannot exist (and SQLite cannot bind them).
-MAX_ID = 2**63 - 1
+# Ids are SQL INTEGER (32 bits on PostgreSQL): a larger number is no id, and the database would refuse to
+# compare a column with it, so the app treats such a number as an unknown id without asking the database.
+MAX_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:

@@ -30,7 +30,7 @@ def create_category(session: SessionDep, category_in: CategoryCreate) -> Categor
     return category
 
 
-@router.delete("/{category_id:int}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Depends(require_token)])
+@router.delete("/{category_id:id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Depends(require_token)])
 def delete_category(session: SessionDep, category_id: int) -> None:
     """Delete a category; 409 while it still has posts."""
     category = session.get(Category, category_id) if category_id <= MAX_ID else None

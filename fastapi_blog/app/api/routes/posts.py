@@ -107,7 +107,7 @@ def read_posts(session: SessionDep, query: PostQueryDep) -> PostsPage:
     return search_posts(session, query)
 
 
-@router.get("/{post_id:int}")
+@router.get("/{post_id:id}")
 def read_post(session: SessionDep, post_id: int) -> PostPublic:
     """Return one post, counting the read."""
     return count_read(session, post_id)
@@ -123,7 +123,7 @@ def create_post(session: SessionDep, post_in: PostCreate) -> PostPublic:
     return post
 
 
-@router.patch("/{post_id:int}", dependencies=[Depends(require_token)])
+@router.patch("/{post_id:id}", dependencies=[Depends(require_token)])
 def update_post(session: SessionDep, post_id: int, post_in: PostUpdate) -> PostPublic:
     """Change some fields of a post; the body is checked before the post is looked up."""
     changes = post_in.model_dump(exclude_unset=True)
@@ -136,7 +136,7 @@ def update_post(session: SessionDep, post_id: int, post_in: PostUpdate) -> PostP
     return post
 
 
-@router.delete("/{post_id:int}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Depends(require_token)])
+@router.delete("/{post_id:id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Depends(require_token)])
 def delete_post(session: SessionDep, post_id: int) -> None:
     """Delete a post."""
     session.delete(get_post_or_404(session, post_id))
