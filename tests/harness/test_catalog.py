@@ -1,0 +1,106 @@
+"""The whole catalog, run for real on SQLite and PostgreSQL: every scenario's documented outcomes hold, every cell
+of the matrix is measured and explained, every schema difference is listed and every listed one is measured."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from pydantic import TypeAdapter
+
+from compare import jsonschema as report_schema
+from compare import views
+from compare.adapters import ADAPTERS
+from compare.model import Catalog
+from compare.scenario import load, names
+
+pytestmark = [pytest.mark.harness, pytest.mark.postgresql]
+
+REPO = Path(__file__).resolve().parents[2]
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="module")
+def catalog(pg_server, tmp_path_factory) -> dict:
+    """One real run of the whole catalog on both backends, as `make compare DB=all` runs it."""
+    out = tmp_path_factory.mktemp("catalog")
+    proc = subprocess.run(
+        [sys.executable, "-m", "compare", "run", "--db", "all", "--quiet", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
+    data = json.loads((out / "compare.json").read_text())
+    return {"proc": proc, "out": out, "json": data, "model": TypeAdapter(Catalog).validate_python(data)}
+
+
+def test_every_documented_outcome_holds(catalog):
+    proc = catalog["proc"]
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    jsonschema.validate(catalog["json"], json.loads(report_schema.PATH.read_text()))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", names())
+def test_scenario_runs_as_documented(catalog, name, backend):
+    """Each story of the scenario on this backend: every step and check as its expectations say."""
+    scenario = load(name)
+    if backend not in scenario.backends:
+        assert not [s for s in catalog["model"].stories if s.scenario == name and s.backend == backend]
+        return
+    report = catalog["model"].report(name)
+    stories = {(s.framework, s.variant): s for s in report.stories if s.backend == backend}
+    assert set(stories) == {(fw, v) for fw in ADAPTERS for v in scenario.variants}
+    surprises = [
+        (
+            key,
+            [(st.id, st.error) for st in s.steps if st.ok == st.expected_failure]
+            + [(c.name, c.detail) for c in s.checks if not c.as_expected],
+        )
+        for key, s in stories.items()
+        if not s.ok
+    ]
+    assert not surprises
+
+
+def test_every_cell_of_the_matrix_is_measured_and_explained(catalog):
+    columns, rows = views.matrix(catalog["model"].reports)
+    assert set(columns) == {(fw, b) for fw in ADAPTERS for b in BACKENDS}
+    assert len(rows) == sum(len(load(n).variants) for n in names())
+    for row in rows:
+        for cell in row.cells.values():
+            assert cell.outcome in views.OUTCOMES and cell.why.strip() and not cell.unexpected, (row.scenario, cell)
+    outcomes = {c.outcome for c in views.cells(rows)}
+    assert {"works", "rebuild", "hand_edits", "loses_data", "fails_clean", "fails_debris", "caveat"} <= outcomes
+
+
+def test_every_schema_difference_is_listed_and_every_listed_one_measured(catalog):
+    measured, unexplained = set(), []
+    for report in catalog["model"].reports:
+        for variant, backend, stories in views.groups(report):
+            for row in views.schema_rows(stories, report.step_id("change")):
+                for aspect in row.differs:
+                    known = views.explain(f"{row.table}.{row.column}", aspect, backend, variant, report.scenario)
+                    if known is None:
+                        unexplained.append((report.scenario, variant, backend, row.table, row.column, aspect))
+                    else:
+                        measured.add((known.scenarios, known.where, known.aspect))
+    assert not unexplained
+    listed = {(None, d.where, d.aspect) for d in views.known_differences()}
+    for name in names():
+        listed |= {((name,), d.where, d.aspect) for d in load(name).differences}
+    assert listed == measured, listed ^ measured
+
+
+def test_the_index_links_every_scenario_page(catalog):
+    index = (catalog["out"] / "index.html").read_text(encoding="utf-8")
+    for name in names():
+        assert f'href="{name}.html#' in index and (catalog["out"] / f"{name}.html").is_file()
+        assert f"]({name}.md)" in (catalog["out"] / "compare.md").read_text(encoding="utf-8")
+    assert not re.findall(r"<(?:link|img|iframe|script\b[^>]*\bsrc)", index, re.I)
