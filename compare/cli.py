@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from compare import render, runner, scenario
+from compare import render, runner, scenario, warm
 from compare.adapters import ADAPTERS
 from compare.backends import BACKENDS
 from compare.model import Step, Story
@@ -105,6 +105,14 @@ def build_parser() -> Parser:
     )
     run.add_argument(
         "--quiet", action="store_true", help="no progress and no tables: only the verdict and the report paths"
+    )
+    run.add_argument(
+        "--tool-mode",
+        choices=list(warm.MODES),
+        metavar="MODE",
+        help="how each tool process starts: warm (forked from a server that has imported the libraries, never the "
+        "app) or plain (a fresh interpreter, as a user's shell); the measurements are the same, the start-up cost "
+        f"is not (default: {warm.DEFAULT_MODE}, chosen by measurement: make bench-compare)",
     )
 
     sub.add_parser(
@@ -203,6 +211,8 @@ def cmd_list() -> int:
 
 def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
     scenarios = selected(parser, args)
+    if args.tool_mode:
+        warm.set_mode(args.tool_mode)
     if args.jobs is not None and args.jobs < 1:
         parser.error("--jobs must be at least 1")
     frameworks = list(dict.fromkeys(args.framework or ADAPTERS))

@@ -210,20 +210,21 @@ def empty_migrations(report: Report, scenario: Scenario) -> Iterator[Finding]:
 
 @rule
 def tool_time(report: Report, scenario: Scenario) -> Iterator[Finding]:
-    totals: dict[str, float] = defaultdict(float)
+    """CPU time of each tool's processes (independent of contention), with their wall time beside it."""
+    cpu: dict[str, float] = defaultdict(float)
+    wall: dict[str, float] = defaultdict(float)
     calls: dict[str, int] = defaultdict(int)
     for s in report.stories:
-        totals[s.framework] += s.tool_seconds
-        calls[s.framework] += sum(len(st.tool_calls) for st in s.steps)
-    if totals:
+        for st in s.steps:
+            cpu[s.framework] += st.cpu_seconds
+            wall[s.framework] += sum(c.seconds for c in st.tool_calls)
+            calls[s.framework] += len(st.tool_calls)
+    if cpu:
         parts = ", ".join(
-            f"{views.tool_title(fw)} {t:.1f} s over {calls[fw]} calls"
-            for fw, t in sorted(totals.items(), key=lambda kv: kv[1])
+            f"{views.tool_title(fw)} {t:.1f} s CPU over {calls[fw]} calls ({wall[fw]:.1f} s wall)"
+            for fw, t in sorted(cpu.items(), key=lambda kv: kv[1])
         )
+        mode = report.environment.get("Tool processes", "")
         parallel = report.environment.get("Stories in parallel", "")
-        note = (
-            f" ({parallel}: the times include that contention; --jobs 1 measures each call alone)"
-            if parallel and not parallel.startswith("1 at once")
-            else ""
-        )
-        yield Finding("tool_time", f"Time spent in the tools' own commands: {parts}{note}.", list(totals))
+        note = f" Tool processes: {mode}; stories: {parallel}, so wall times include contention." if mode else ""
+        yield Finding("tool_time", f"Time spent in the tools' own processes: {parts}.{note}", list(cpu))

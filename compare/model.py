@@ -131,6 +131,11 @@ class Step:
     EMPTY_MIGRATION = "empty migration"
 
     @property
+    def cpu_seconds(self) -> float:
+        """CPU time of the step's tool processes: unlike wall time, it does not grow with the stories run at once."""
+        return round(sum(c.cpu_seconds for c in self.tool_calls), 3)
+
+    @property
     def wrote_no_migration(self) -> bool:
         """A generate step whose tool succeeded but left no usable migration (none, or one without operations)."""
         return self.kind == "generate" and (self.error or "").startswith((self.NO_MIGRATION, self.EMPTY_MIGRATION))

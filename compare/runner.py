@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from compare import checks, findings
+from compare import checks, findings, warm
 from compare.adapters import ADAPTERS, Adapter
 from compare.backends import Backend
 from compare.model import Catalog, Report, Statement, Step, Story
@@ -91,7 +91,7 @@ def run(
 
 
 def environment(backends: list[Backend]) -> dict[str, str]:
-    env = {"Python": platform.python_version(), "Platform": platform.platform(terse=True)}
+    env = {"Python": platform.python_version(), "Platform": platform.platform(terse=True), **warm.environment()}
     for b in backends:
         env.update(b.versions())
     return env

@@ -55,7 +55,15 @@ def environment() -> Environment:
     )
     env.filters["highlight"] = highlight
     env.filters["seconds"] = lambda s: f"{s:.2f} s"
+    env.filters["timing"] = timing
     return env
+
+
+def timing(step: Step) -> str:
+    """A step's time: its tool processes' CPU time first (the same however many stories ran at once), then wall."""
+    if step.tool_calls:
+        return f"{step.cpu_seconds:.2f} s CPU · {step.seconds:.2f} s wall"
+    return f"{step.seconds:.2f} s"
 
 
 def highlight(code: str, language: str) -> Markup:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from jinja2 import Environment
 
 from compare.model import Catalog, Report
-from compare.render import base
+from compare.render import base, html
 
 
 def environment() -> Environment:
     env = base.environment(autoescape=False)
     env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", "<br>")
+    env.filters["timing"] = html.timing
     return env
 
 

@@ -78,7 +78,7 @@ def render_report(report: Report, console: Console) -> None:
                     mark = Text("ok ", style="green")
                 else:
                     mark = Text("failed, as expected " if st.expected_failure else "FAIL ", style="bold red")
-                mark.append(f"{st.seconds:.2f}s ", style="cyan")
+                mark.append(f"{st.cpu_seconds:.2f}s CPU " if st.tool_calls else f"{st.seconds:.2f}s ", style="cyan")
                 mark.append(st.command or st.note or "", style="default")
                 if st.error:
                     mark.append(f"\n{st.error}", style="red")
