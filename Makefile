@@ -28,7 +28,7 @@ $(error DB must be sqlite, postgresql or all (compare only), not '$(DB)')
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock test lint format compare report teach list bench bench-compare clean pg-up pg-down pg-status \
+.PHONY: help venv lock test lint format compare report teach list bench bench-compare bench-http clean pg-up pg-down pg-status \
 	$(foreach fw,django flask fastapi,$(addprefix $(fw)-,run upgrade rollback generate current history sql check seed reset))
 
 help: ## List the targets
@@ -70,7 +70,10 @@ list: venv ## List the catalog's scenarios and their variants
 bench-compare: venv ## Measure the harness's overhead over the tools it runs -> reports/bench-compare.json
 	python -m compare bench
 
-bench: bench-compare ## All benchmarks
+bench-http: venv ## HTTP load on every app x backend: requests/s, p50/p99 -> reports/bench-http.json (ARGS=--help)
+	python -m benchmarks.http_load $(ARGS)
+
+bench: bench-compare bench-http ## All benchmarks
 
 test: venv ## Run the whole test suite (contract, migrations, harness)
 	python -m pytest

@@ -1,0 +1,1 @@
+"""Benchmarks that are not tests: `make bench-http` (python -m benchmarks.http_load)."""
