@@ -56,6 +56,7 @@ def environment() -> Environment:
     env.filters["highlight"] = highlight
     env.filters["seconds"] = lambda s: f"{s:.2f} s"
     env.filters["timing"] = timing
+    env.filters["note_number"] = lambda text, notes: notes.index(text) + 1
     return env
 
 
@@ -201,6 +202,23 @@ def schema_grid(stories: list[Story], step_id: str, previous: str | None) -> Gri
     grid = Grid([r for r in rows if not r.bookkeeping], [r for r in rows if r.bookkeeping])
     grid.notes = list(dict.fromkeys(d.text for r in grid.rows for d in r.known))
     return grid
+
+
+@helper
+def page_notes(report: Report) -> list[str]:
+    """The known differences the page's schema grids point to, each numbered once for the whole page."""
+    texts: dict[str, None] = {}
+    for _, _, stories in views.groups(report):
+        for step_id, previous in views.schema_steps(report):
+            for r in views.schema_rows(stories, step_id, previous):
+                texts.update(dict.fromkeys(d.text for d in r.known))
+    return list(texts)
+
+
+@helper
+def known_findings(report: Report) -> list:
+    """The schema-difference findings that differences.toml explains (they get their own section)."""
+    return [f for f in report.findings if f.rule == "schema_difference" and "Known:" in f.text]
 
 
 @helper
