@@ -449,3 +449,33 @@ def test_known_outcomes_are_looked_up_per_backend():
     assert unsafe.reason("flask", "postgresql", check="failed_step_leaves_no_trace") is None
     assert not unsafe.expected("failed_step_leaves_no_trace", "flask", "sqlite")
     assert unsafe.expected("failed_step_leaves_no_trace", "flask", "postgresql")
+
+
+def test_each_tool_call_has_its_cpu_time_and_the_tables_show_it(run):
+    """CPU time (the child's rusage) does not depend on how many stories ran at once: it comes first."""
+    calls = [c for s in run["report"]["stories"] for st in s["steps"] for c in st["tool_calls"]]
+    assert calls and all(c["cpu_seconds"] > 0 for c in calls)
+    md = (run["out"] / "add_read_count.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| Execute migration |"))
+    assert row.count(" s CPU · ") == 3 and row.count(" s wall") == 3
+    assert "Tool processes" in run["report"]["environment"]
+
+
+def test_the_unsafe_variant_declares_the_same_thing_in_all_three():
+    """NOT NULL with no default at all, in every framework (not a Python default in two of them)."""
+    unsafe = load("add_read_count").variants["unsafe"]
+    for framework in FRAMEWORKS:
+        (edit,) = unsafe.edits["change"][framework]
+        read_count = next(line for line in edit.lines.splitlines() if "read_count" in line)
+        assert "default" not in read_count and "null=True" not in read_count and "None" not in read_count
+
+
+def test_piped_tables_are_wide_enough_not_to_fold_names(tmp_path):
+    proc = compare(
+        "run", "--scenario", "add_read_count", "--framework", "flask", "--variant", "safe", "--out", str(tmp_path)
+    )
+    assert proc.returncode == 0
+    assert "Flask-Migrate · SQLite" in proc.stdout and "Flask-Migr\n" not in proc.stdout
+    tables = [line for line in proc.stdout.splitlines() if line[:1] in "┏┃┡│└┗━"]
+    assert tables and max(len(line) for line in tables) <= 160
+    assert "add_read_count/flask/safe/sqlite" in proc.stderr and "ok (" in proc.stderr  # progress, one line a step
