@@ -58,6 +58,8 @@ class Schema:
     bookkeeping: list[Table] = field(default_factory=list)
     version: list[str] = field(default_factory=list)  # applied migrations / revision ids, as the tool records them
     enums: list[str] = field(default_factory=list)  # PostgreSQL enum types: "name(label, ...)"
+    # PostgreSQL: table -> its relfilenode, the file that holds its rows: a new one means the table was rewritten
+    storage: dict[str, int] = field(default_factory=dict)
 
     def table(self, name: str) -> Table | None:
         return next((t for t in self.tables if t.name == name), None)

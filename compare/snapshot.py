@@ -67,14 +67,23 @@ def schema_snapshot(engine: sa.Engine, bookkeeping: Iterable[str], version_sql: 
         version: list[str] = []
         if any(t.name in bookkeeping for t in tables):
             version = [str(row[0]) for row in conn.execute(sa.text(version_sql))]
-        enums = []
+        enums, storage = [], {}
         if conn.dialect.name == "postgresql":
             enums = [f"{e['name']}({', '.join(e['labels'])})" for e in inspector.get_enums()]
+            storage = dict(
+                conn.execute(
+                    sa.text(
+                        "SELECT c.relname, c.relfilenode FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+                    )
+                ).all()
+            )
     return Schema(
         tables=[t for t in tables if t.name not in bookkeeping],
         bookkeeping=[t for t in tables if t.name in bookkeeping],
         version=version,
         enums=sorted(enums),
+        storage={t.name: storage[t.name] for t in tables if t.name in storage and t.name not in bookkeeping},
     )
 
 

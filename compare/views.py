@@ -282,6 +282,15 @@ def rebuilt_tables(step: Step) -> list[str]:
     return sorted({m[2] for s in step.sql if (m := _RENAME.match(s.sql)) and m[2] in dropped})
 
 
+def rewritten_tables(before: Step | None, step: Step) -> list[str]:
+    """PostgreSQL: tables that exist before and after the step but whose rows now live in a new file (the table
+    was rewritten, as ALTER COLUMN TYPE or a volatile DEFAULT do), measured from pg_class.relfilenode."""
+    if before is None or before.schema is None or step.schema is None:
+        return []
+    old, new = before.schema.storage, step.schema.storage
+    return sorted(t for t in old.keys() & new.keys() if old[t] != new[t])
+
+
 def rebuild_statements(step: Step) -> set[int]:
     """Indexes (in step.sql) of the statements that make up a rebuild, to flag them visibly."""
     tables = rebuilt_tables(step)
