@@ -405,7 +405,7 @@ def backend_comparisons(report: Report) -> list[BackendComparison]:
             steps = {s.backend: s.step(step_id) for s in stories}
             facts = [
                 ("DDL executed", {b: _ddl_summary(st) for b, st in steps.items()}),
-                ("Table rebuilt", {b: ", ".join(rebuilt_tables(st)) or "no" if st else "-" for b, st in steps.items()}),
+                ("Table rebuilt or rewritten", {b: _rebuilt(stories, b, st) for b, st in steps.items()}),
                 ("In a transaction", {b: _transactional(st) for b, st in steps.items()}),
                 ("Step time", {b: f"{st.seconds:.2f} s" if st else "-" for b, st in steps.items()}),
                 ("All tool calls", {s.backend: f"{s.tool_seconds:.1f} s" for s in stories}),
@@ -413,6 +413,17 @@ def backend_comparisons(report: Report) -> list[BackendComparison]:
             rows = [r for r in schema_rows(stories, step_id, BEFORE, key="backend") if not r.bookkeeping]
             out.append(BackendComparison(fw, variant, [s.backend for s in stories], rows, facts))
     return out
+
+
+def _rebuilt(stories: list[Story], backend: str, step: Step | None) -> str:
+    if step is None:
+        return "-"
+    story = next(s for s in stories if s.backend == backend)
+    if tables := rebuilt_tables(step):
+        return f"rebuilt: {', '.join(tables)} (copy, drop, rename)"
+    if tables := rewritten_tables(story.before(step), step):
+        return f"rewritten: {', '.join(tables)} (new relfilenode)"
+    return "no"
 
 
 def _ddl_summary(step: Step | None) -> str:
@@ -522,8 +533,15 @@ def reason(error: str | None) -> str:
 
 
 def _rebuild_note(story: Story) -> str:
-    where = {role: rebuilt_tables(step) for role in ("change", "rollback") if (step := story.role(role)) is not None}
-    parts = [f"{role} rebuilds {', '.join(t)}" for role, t in where.items() if t]
+    parts = []
+    for role in ("change", "rollback"):
+        step = story.role(role)
+        if step is None:
+            continue
+        if tables := rebuilt_tables(step):
+            parts.append(f"{role} rebuilds {', '.join(tables)}")
+        elif tables := rewritten_tables(story.before(step), step):
+            parts.append(f"{role} rewrites {', '.join(tables)}")
     return "; " + "; ".join(parts) if parts else ""
 
 
