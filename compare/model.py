@@ -221,6 +221,25 @@ class Finding:
 
 
 @dataclass
+class LintFinding:
+    """What a migration linter (squawk, or one of the lab's own rules in compare/lint.toml) says about the SQL a
+    step actually executed, held against what the run measured."""
+
+    rule: str  # squawk's rule id (adding-required-field...) or the lab's own (sqlite-table-rebuild...)
+    source: str  # "squawk" or "lab"
+    severity: str  # error, warning, info
+    framework: str
+    variant: str
+    backend: str
+    step: str  # the step id whose SQL was linted
+    message: str
+    statement: str = ""  # the statement it points at, if any
+    equivalent: str = ""  # the same rule in other linters (squawk, django-migration-linter)
+    verdict: str = ""  # confirmed, contradicted, not measured, or unflagged (a measured hazard no rule flagged)
+    evidence: str = ""  # the measurement behind the verdict
+
+
+@dataclass
 class Report:
     """One scenario of the catalog, as it ran for every framework, variant and backend."""
 
@@ -235,6 +254,7 @@ class Report:
     summary: str = ""
     roles: dict[str, str] = field(default_factory=dict)  # role -> step id
     variant_titles: dict[str, str] = field(default_factory=dict)
+    lint: list[LintFinding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
