@@ -31,10 +31,11 @@ def _record(sql):
 
 def _flush():
     with _lock:
-        if _buffer:
+        lines = _buffer[:]  # statements another thread records meanwhile stay for the next flush
+        if lines:
             with open(_log_path, "a", encoding="utf-8") as log:
-                log.write("\n".join(_buffer) + "\n")
-            _buffer.clear()
+                log.write("\n".join(lines) + "\n")
+            del _buffer[: len(lines)]
 
 
 def _exit_flushing(original):
