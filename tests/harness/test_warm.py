@@ -126,6 +126,27 @@ def test_a_crashing_tool_still_leaves_its_sql(tmp_path, how):
     assert "INSERT INTO t VALUES (1)" in logs["plain"]
 
 
+THREADS = """
+import sqlite3, threading
+def work(n):
+    db = sqlite3.connect(":memory:")
+    for i in range(700):
+        db.execute(f"SELECT {n} * 1000 + {i}")
+threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_statement_of_every_thread_is_logged_once(tmp_path, mode):
+    (tmp_path / "threads.py").write_text(THREADS, encoding="utf-8")
+    done = warm.call([str(BIN / "python"), "threads.py"], tmp_path, tool_env(tmp_path), 60, mode)
+    assert done.code == 0, done.stderr
+    logged = [json.loads(line) for line in (tmp_path / "sql.jsonl").read_text().splitlines()]
+    assert sorted(logged) == sorted(f"SELECT {n} * 1000 + {i}" for n in range(4) for i in range(700))
+
+
 HANG = """
 import subprocess, sys, time
 child = subprocess.Popen(["sleep", "600"])
