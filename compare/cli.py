@@ -131,6 +131,21 @@ def build_parser() -> Parser:
     add_story_options(teach, many=False)
     teach.add_argument("--no-pause", action="store_true", help="do not wait for Enter between steps")
 
+    lint = sub.add_parser(
+        "lint",
+        help="print the lint findings of the last run (squawk and the lab's rules, with the run's verdicts)",
+        description="Print the lint section of every scenario from a run's compare.json: what squawk (on the "
+        "PostgreSQL SQL each tool executed) and the lab's rules (compare/lint.toml) found, per framework, with the "
+        "run's verdict on each. Exit 0: no error-severity finding; 1: at least one (for CI); 2: no usable JSON.",
+    )
+    lint.add_argument(
+        "--json",
+        type=Path,
+        default=REPO / "reports" / "compare.json",
+        metavar="FILE",
+        help="the compare.json of a run (default: reports/compare.json)",
+    )
+
     bench = sub.add_parser(
         "bench",
         help="measure the harness's overhead over the tool calls it makes",
@@ -162,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench.main(parser, args)
     if args.command == "list":
         return cmd_list()
+    if args.command == "lint":
+        return cmd_lint(parser, args)
     return cmd_run(parser, args)
 
 
@@ -207,6 +224,20 @@ def cmd_list() -> int:
         table.add_row(name, sc.question or sc.title, variants, ", ".join(sc.backends))
     console.print(table)
     return 0
+
+
+def cmd_lint(parser: Parser, args: argparse.Namespace) -> int:
+    """The lint findings of a run's compare.json, as tables; exit 1 when one has severity error."""
+    from compare.render import lint_table
+
+    try:
+        catalog = lint_table.load(args.json)
+    except lint_table.NotAReport as exc:
+        print(f"{parser.prog} lint: error: {exc}", file=sys.stderr)
+        return 2
+    console = make_console()
+    lint_table.render(catalog, console)
+    return 1 if any(f.severity == "error" for r in catalog.reports for f in r.lint) else 0
 
 
 def cmd_run(parser: Parser, args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from compare import checks, findings, warm
+from compare import checks, findings, lint, warm
 from compare.adapters import ADAPTERS, Adapter
 from compare.backends import Backend
 from compare.model import Catalog, Report, Statement, Step, Story
@@ -86,6 +86,7 @@ def run(
             variant_titles={v: sc.variants[v].title for v in dict.fromkeys(s.variant for s in mine)},
         )
         report.findings = findings.derive(report, sc)
+        report.lint = lint.lint(report, sc)
         reports.append(report)
     return Catalog(started_at=started, seconds=seconds, environment=env, reports=reports), run_dir
 
@@ -94,7 +95,7 @@ def environment(backends: list[Backend]) -> dict[str, str]:
     env = {"Python": platform.python_version(), "Platform": platform.platform(terse=True), **warm.environment()}
     for b in backends:
         env.update(b.versions())
-    return env
+    return {**env, **lint.versions()}
 
 
 class StoryRunner:

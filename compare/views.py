@@ -464,6 +464,12 @@ class Cell:
     outcome: str
     why: str
     story: Story
+    lint: dict[str, int] = field(default_factory=dict)  # severity -> how many lint findings on the story
+
+    @property
+    def lint_text(self) -> str:
+        """'lint: 1 error, 2 warnings', or 'lint: none'."""
+        return "lint: " + (", ".join(f"{n} {sev}{'s' if n != 1 else ''}" for sev, n in self.lint.items()) or "none")
 
     @property
     def label(self) -> str:
@@ -558,8 +564,24 @@ def matrix(reports: list[Report]) -> tuple[list[tuple[str, str]], list[MatrixRow
     for r in reports:
         for variant in variants(r):
             cells = {(s.framework, s.backend): outcome(s) for s in r.stories if s.variant == variant}
+            for cell in cells.values():
+                cell.lint = lint_counts(r, cell.story)
             rows.append(MatrixRow(r.scenario, r.title, variant, r.variant_titles.get(variant, variant), cells))
     return columns, rows
+
+
+LINT_SEVERITIES = ("error", "warning", "info")
+
+
+def lint_counts(report: Report, story: Story) -> dict[str, int]:
+    """How many of the report's lint findings fall on the story, per severity, worst first (only those present)."""
+    mine = [
+        f.severity
+        for f in report.lint
+        if (f.framework, f.variant, f.backend) == (story.framework, story.variant, story.backend)
+    ]
+    order = [*LINT_SEVERITIES, *sorted(set(mine) - set(LINT_SEVERITIES))]
+    return {sev: mine.count(sev) for sev in order if sev in mine}
 
 
 def _column_order(story: Story) -> tuple[int, int]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from compare import views
+from compare import lint, views
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -21,6 +21,6 @@ def environment(autoescape: bool) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.globals.update(views=views, tool_title=views.tool_title)
+    env.globals.update(views=views, lint=lint, tool_title=views.tool_title)
     env.filters["backend"] = views.backend_title
     return env

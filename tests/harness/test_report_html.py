@@ -37,6 +37,7 @@ SECTIONS = [
     "Entity-relationship diagrams",
     "Generated migration scripts and hand edits",
     "Executed SQL",
+    "Lint: squawk and the lab's rules, held against the run",
     "Data: existing rows",
     "Checks",
 ]
