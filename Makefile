@@ -67,8 +67,8 @@ teach: venv ## Replay a scenario step by step for a class: make teach [SCENARIO=
 list: venv ## List the catalog's scenarios and their variants
 	python -m compare list
 
-bench-compare: venv ## Measure the harness's overhead over the tools it runs -> reports/bench-compare.json
-	python -m compare bench
+bench-compare: venv ## The catalog's CPU, floor and wall time per tool mode -> reports/bench-compare.json (DB=, ARGS=)
+	python -m compare bench --db $(if $(filter all,$(DB)),all,$(DB)) $(ARGS)
 
 bench-http: venv ## HTTP load on every app x backend: requests/s, p50/p99 -> reports/bench-http.json (ARGS=--help)
 	python -m benchmarks.http_load $(ARGS)

@@ -101,7 +101,7 @@ def build_parser() -> Parser:
         "--jobs",
         type=int,
         metavar="N",
-        help="stories run at once (default: one per CPU core, at least 2)",
+        help="stories run at once (default: two per CPU core)",
     )
     run.add_argument(
         "--quiet", action="store_true", help="no progress and no tables: only the verdict and the report paths"
@@ -148,12 +148,25 @@ def build_parser() -> Parser:
 
     bench = sub.add_parser(
         "bench",
-        help="measure the harness's overhead over the tool calls it makes",
-        description="Run the whole comparison (every framework and variant, SQLite) and compare its wall time with "
-        "the critical path of the native tool calls (the longest framework's summed CLI wall time). Writes "
-        "reports/bench-compare.json. A benchmark, not a test.",
+        help="measure the run's CPU, its floor and its wall time, per tool mode",
+        description="Run the whole catalog once per tool mode and report, per backend: the calls, their summed CPU "
+        "time, the floor (that sum over the cores used, at least the longest story's CPU chain), the run's wall "
+        "time, wall / floor, and the per-call medians. Writes reports/bench-compare.json. A benchmark, not a test.",
     )
-    bench.add_argument("--runs", type=int, default=3, metavar="N", help="how many runs to measure (default: 3)")
+    bench.add_argument("--runs", type=int, default=1, metavar="N", help="how many runs per mode (default: 1)")
+    bench.add_argument(
+        "--tool-mode",
+        choices=list(warm.MODES),
+        metavar="MODE",
+        help=f"measure only this tool mode ({', '.join(warm.MODES)}; default: both)",
+    )
+    bench.add_argument(
+        "--db",
+        default="sqlite",
+        choices=[*BACKENDS, "all"],
+        metavar="BACKEND",
+        help=f"database backend: {', '.join(BACKENDS)} or all (default: sqlite)",
+    )
     bench.add_argument(
         "--out",
         type=Path,
@@ -251,7 +264,7 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
     if not any(sc.applies(n) for sc in scenarios for n in names):
         parser.error(f"none of the chosen scenarios applies to {args.db}")
     backends = [BACKENDS[name]() for name in names]
-    jobs = args.jobs or max(2, os.cpu_count() or 1)
+    jobs = args.jobs or 2 * (os.cpu_count() or 1)  # measured: tool calls wait on I/O, 2 per core keeps them busy
 
     console, err = make_console(), make_console(stderr=True)
     total = len(runner.plan(scenarios, frameworks, args.variant, backends))

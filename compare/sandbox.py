@@ -167,37 +167,42 @@ class Sandbox:
 
         The transcript (what the tool printed and what was typed, echoed by the terminal) is the step's stdout.
         """
-        import pexpect
+        from pexpect import EOF, TIMEOUT, fdpexpect
 
         self._calls += 1
         sql_log = self.root / f"sql-{self._calls:02d}.jsonl"
         before = self.files()
         error, typed, transcript = None, 0, io.StringIO()
-        start = time.perf_counter()
-        child = pexpect.spawn(
-            str(BIN / argv[0]), argv[1:], cwd=self.app, env=self.env(sql_log), encoding="utf-8", dimensions=(50, 200)
-        )
+        terminal = warm.Terminal([str(BIN / argv[0]), *argv[1:]], self.app, self.env(sql_log), dimensions=(50, 200))
+        child = fdpexpect.fdspawn(terminal.fd, encoding="utf-8")
         child.logfile_read = transcript
         try:
             for a in answers:
                 child.expect(a.prompt, timeout=self.timeout)
                 child.sendline(a.answer)
                 typed += 1
-            child.expect(pexpect.EOF, timeout=self.timeout)
-        except pexpect.TIMEOUT:
+            child.expect(EOF, timeout=self.timeout)
+        except TIMEOUT:
+            terminal.kill()
             error = f"timed out after {self.timeout:g} s"
-        except pexpect.EOF:
+        except EOF:
             error = f"the tool ended before asking {answers[typed].prompt!r}"
-        child.close(force=True)
-        seconds = time.perf_counter() - start
-        code = child.exitstatus if child.exitstatus is not None else -(child.signalstatus or 0)
+        done = terminal.wait(self.timeout)
+        terminal.close()
+        code = done.code
         stdout = transcript.getvalue().replace("\r\n", "\n")
         if code and not error:
             error = f"exit code {code}: {_last_line(stdout)}"
         after = self.files()
         written = [p for p, digest in after.items() if before.get(p) != digest]
         return Result(
-            call=ToolCall(command=shlex.join(argv), exit_code=code, seconds=round(seconds, 3)),
+            call=ToolCall(
+                command=shlex.join(argv),
+                exit_code=code,
+                seconds=round(done.seconds, 3),
+                cpu_seconds=round(done.cpu_seconds, 3),
+                process=done.mode,
+            ),
             stdout=stdout,
             stderr="",
             sql=read_sql_log(sql_log),

@@ -31,6 +31,8 @@ def test_a_prompt_is_answered_through_a_pseudo_terminal(tmp_path):
     s = story("django", "answered", tmp_path)
     generate = s.role("generate")
     assert generate.answers == ["y"] and "--noinput" not in generate.command
+    (call,) = generate.tool_calls
+    assert call.exit_code == 0 and call.cpu_seconds > 0 and call.process in ("warm", "plain")
     assert "Was category.description renamed to category.summary" in generate.stdout
     (script,) = [f for f in generate.files if ADAPTERS["django"].is_script(f.path)]
     assert "migrations.RenameField(" in script.text
