@@ -36,6 +36,8 @@ def catalog(pg_server, tmp_path_factory) -> dict:
         text=True,
         timeout=2400,
     )
+    if not (out / "compare.json").is_file():
+        pytest.fail(f"the run wrote no report (exit {proc.returncode}):\n{proc.stderr[-4000:]}", pytrace=False)
     data = json.loads((out / "compare.json").read_text())
     return {"proc": proc, "out": out, "json": data, "model": TypeAdapter(Catalog).validate_python(data)}
 
