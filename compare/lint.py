@@ -389,8 +389,9 @@ def lint(report: Report, scenario=None) -> list[LintFinding]:
             if hazard.id in covered[id(st)]:
                 continue
             for hit in PREDICATES[hazard.when](s, st):
-                finding = base(s, st, rule=f"unflagged-{hazard.id}", source="lab", severity=hazard.severity)
-                finding.message, finding.statement = hazard.why, hit.statement
+                rule = f"unflagged-{hazard.id}"
+                finding = base(s, st, rule=rule, source="lab", severity=hazard.severity, message=hazard.why)
+                finding.statement = hit.statement
                 finding.verdict, finding.evidence = "unflagged", hit.evidence
                 add(s, st, finding)
     return [f for _, st in steps for f in out[id(st)]]

@@ -49,13 +49,13 @@ def render(catalog: Catalog, console: Console) -> None:
                 console.print(f"{title}", highlight=False, soft_wrap=True)
                 continue
             table = Table(title=title, title_justify="left", expand=True, show_lines=True)
-            table.add_column("step · rule", overflow="fold", ratio=1)
+            table.add_column("step · rule", overflow="fold", min_width=34, ratio=1)
             for s in stories:
                 table.add_column(views.tool_title(s.framework), overflow="fold", ratio=2)
             for r in rows:
                 head = Text(f"{r.step_title}\n")
                 head.append(r.rule, style="bold")
-                head.append(f" {r.source} ")
+                head.append(f"\n{r.source} ")
                 head.append(r.severity, style=SEVERITY_STYLE.get(r.severity, ""))
                 cells = [head]
                 for s in stories:
@@ -73,8 +73,9 @@ def render(catalog: Catalog, console: Console) -> None:
             console.print(table)
     findings = [f for r in catalog.reports for f in r.lint]
     errors = sum(1 for f in findings if f.severity == "error")
+    n = len(catalog.reports)
     console.print(
-        f"Lint: {lint.summary(findings)} on {len(catalog.reports)} scenarios (squawk "
+        f"Lint: {lint.summary(findings)} on {n} scenario{'s' if n != 1 else ''} (squawk "
         f"{catalog.environment.get('squawk', 'not installed')}); "
         + (f"{errors} error-severity: exit 1" if errors else "no error-severity finding: exit 0"),
         highlight=False,
