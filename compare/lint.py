@@ -375,6 +375,7 @@ def lint(report: Report, scenario=None) -> list[LintFinding]:
                 message = f.message + (f" {f.help}" if f.help else "")
                 finding = base(s, st, rule=f.rule, source="squawk", severity=f.level, message=message)
                 finding.statement, finding.verdict, finding.evidence = text, v, evidence
+                finding.equivalent = known.get("equivalent", "")
                 add(s, st, finding, known.get("covers") or ("rewrite" if claim == "rewrite" else ""))
     for s, st in steps:
         for rule in cfg.rules:

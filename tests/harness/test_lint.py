@@ -170,6 +170,7 @@ def test_squawk_flags_the_required_field_and_the_failure_confirms_it(pg_run, fra
     (hit,) = squawk_findings(pg_run, "add_read_count", "unsafe", framework, "adding-required-field")
     assert "read_count" in hit.statement and "NOT NULL" in hit.statement
     assert hit.verdict == "confirmed" and "failed" in hit.evidence
+    assert hit.equivalent == "django-migration-linter NOT_NULL"
     assert not squawk_findings(pg_run, "add_read_count", "safe", framework, "adding-required-field")
 
 
