@@ -136,13 +136,17 @@ def not_null_without_default(story: Story, step: Step) -> list[Hit]:
 
 @predicate
 def loses_data(story: Story, step: Step) -> list[Hit]:
-    """The step's measured data changes include values or rows lost (snapshot.LOSSES) that existed before it."""
+    """The step's measured data changes include values or rows lost (snapshot.LOSSES) that existed before it.
+
+    The statement shown is the DROP that lost them, else one naming the column, else a rebuild's copy of the rows."""
     hits = []
     for c in step.data_changes:
         if c.change in LOSSES:
             where = c.column or c.table
-            sql = _first(step, rf"DROP\s+(COLUMN|TABLE)\s+(IF EXISTS\s+)?\"?{re.escape(where)}\b") or _first(
-                step, rf"\b{re.escape(where)}\b"
+            sql = (
+                _first(step, rf"DROP\s+(COLUMN|TABLE)\s+(IF EXISTS\s+)?\"?{re.escape(where)}\b")
+                or _first(step, rf"\b{re.escape(where)}\b")
+                or (_first(step, r"^\s*INSERT INTO .+\bSELECT\b") if views.rebuilt_tables(step) else "")
             )
             hits.append(Hit(sql, views.change_text(c)))
     return hits
