@@ -219,11 +219,11 @@ def selected(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[
 PIPED_WIDTH = 160  # columns when the output is not a terminal and COLUMNS is not set: wide tables stay whole
 
 
-def make_console(stderr: bool = False) -> Console:
+def make_console(stderr: bool = False, **options) -> Console:
     """A console as wide as the terminal, or PIPED_WIDTH when piped (rich would fold tables at 80)."""
     stream = sys.stderr if stderr else sys.stdout
     piped = not stream.isatty() and "COLUMNS" not in os.environ
-    return Console(stderr=stderr, width=PIPED_WIDTH if piped else None)
+    return Console(stderr=stderr, width=PIPED_WIDTH if piped else None, **options)
 
 
 def cmd_list() -> int:

@@ -25,7 +25,7 @@ from rich.text import Text
 from compare import checks, views
 from compare.adapters import ADAPTERS
 from compare.backends import BACKENDS
-from compare.cli import selected
+from compare.cli import make_console, selected
 from compare.model import Step
 from compare.runner import StoryRunner
 from compare.scenario import Scenario, StepSpec
@@ -50,7 +50,7 @@ def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error(f"scenario {story.name} does not apply to {args.db} (only {', '.join(story.backends)})")
     frameworks = list(ADAPTERS) if args.framework == "all" else [args.framework]
     backend = BACKENDS[args.db]()
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     pause = not args.no_pause and sys.stdin.isatty()
 
     run_dir = Path(tempfile.mkdtemp(prefix="migration-teach-"))
