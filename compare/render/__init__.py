@@ -13,7 +13,8 @@ from compare.scenario import names
 
 
 def write_json(catalog: Catalog, path: Path) -> None:
-    _write(path, json.dumps(catalog.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    # compact: json's C encoder is only used without indent, and the catalog is megabytes (`jq .` pretty-prints it)
+    _write(path, json.dumps(catalog.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
 def write_all(catalog: Catalog, out: Path) -> list[Path]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from jinja2 import Environment
 
 from compare.model import Catalog, Report
 from compare.render import base, html
 
 
+@cache
 def environment() -> Environment:
     env = base.environment(autoescape=False)
     env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", "<br>")
