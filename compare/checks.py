@@ -10,6 +10,7 @@ from compare.adapters import Adapter
 from compare.model import Check, File, Schema, Step, Story
 from compare.sandbox import REPO
 from compare.scenario import Scenario, Variant
+from compare.snapshot import losses
 
 
 @dataclasses.dataclass
@@ -250,16 +251,13 @@ def _schema_diff(a: Schema | None, b: Schema | None) -> str:
 
 def _losses(before: Step, after: Step) -> list[str]:
     """Rows and values of `before` that `after` no longer has (a value moved to a renamed column is kept)."""
-    from compare.snapshot import LOSSES, data_changes
-
     if before.data is None or after.data is None:
         return ["the data could not be read"]
-    lost = []
-    for c in data_changes(before.data, after.data):
-        if c.change in LOSSES:
-            where = f"{c.table}.{c.column}" if c.column else c.table
-            lost.append(f"{where}: {c.count} {c.change}" + (f" ({c.detail})" if c.detail else ""))
-    return lost
+    out = []
+    for c in losses(before.data, after.data):
+        where = f"{c.table}.{c.column}" if c.column else c.table
+        out.append(f"{where}: {c.count} {c.change}" + (f" ({c.detail})" if c.detail else ""))
+    return out
 
 
 def _rows_diff(before: Step, after: Step) -> str:

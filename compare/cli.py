@@ -27,6 +27,18 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def add_db_option(p: argparse.ArgumentParser, every: bool) -> None:
+    """--db: one backend, or (with `every`) all of them."""
+    backends = [*BACKENDS, "all"] if every else list(BACKENDS)
+    p.add_argument(
+        "--db",
+        default="sqlite",
+        choices=backends,
+        metavar="BACKEND",
+        help=f"database backend: {', '.join(backends)} (default: sqlite)",
+    )
+
+
 def add_story_options(p: argparse.ArgumentParser, many: bool) -> None:
     """The options `run` and `teach` share: which scenario, variant, framework and backend, and the time limit.
 
@@ -58,14 +70,7 @@ def add_story_options(p: argparse.ArgumentParser, many: bool) -> None:
         help=f"{'a framework to run, repeatable' if many else 'the framework'} ({', '.join(choices)}"
         + ("; default: all)" if many else "; all: in lockstep; default: all)"),
     )
-    backends = [*BACKENDS, "all"] if many else list(BACKENDS)
-    p.add_argument(
-        "--db",
-        default="sqlite",
-        choices=backends,
-        metavar="BACKEND",
-        help=f"database backend: {', '.join(backends)} (default: sqlite)",
-    )
+    add_db_option(p, every=many)
     p.add_argument(
         "--timeout", type=float, default=120.0, metavar="SECONDS", help="time limit for each tool call (default: 120)"
     )
@@ -160,13 +165,7 @@ def build_parser() -> Parser:
         metavar="MODE",
         help=f"measure only this tool mode ({', '.join(warm.MODES)}; default: both)",
     )
-    bench.add_argument(
-        "--db",
-        default="sqlite",
-        choices=[*BACKENDS, "all"],
-        metavar="BACKEND",
-        help=f"database backend: {', '.join(BACKENDS)} or all (default: sqlite)",
-    )
+    add_db_option(bench, every=True)
     bench.add_argument(
         "--out",
         type=Path,

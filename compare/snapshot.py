@@ -223,6 +223,11 @@ def data_changes(before: Data, after: Data) -> list[DataChange]:
     return out
 
 
+def losses(before: Data, after: Data) -> list[DataChange]:
+    """The changes between two snapshots that destroyed something that was there (rows, values)."""
+    return [c for c in data_changes(before, after) if c.change in LOSSES]
+
+
 def _by_key(rows: list[dict]) -> dict:
     return {(r["id"] if "id" in r else i): r for i, r in enumerate(rows)}
 

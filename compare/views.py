@@ -13,7 +13,7 @@ from pathlib import Path
 
 from compare.adapters import ADAPTERS
 from compare.model import Column, Report, Schema, Statement, Step, Story
-from compare.snapshot import LOSSES, data_changes
+from compare.snapshot import LOSSES, losses  # noqa: F401 (the templates read views.LOSSES)
 
 ASPECTS = ("type", "nullable", "default", "primary_key", "autoincrement")
 BEFORE = "@before"  # as `previous` of schema_rows: each story's step just before the one shown
@@ -512,7 +512,7 @@ def outcome(story: Story) -> Cell:
         step = story.role(role)
         if step is None or before is None or before.data is None or step.data is None:
             continue
-        lost = [c for c in data_changes(before.data, step.data) if c.change in LOSSES]
+        lost = losses(before.data, step.data)
         if lost:
             return Cell("loses_data", f"{role}: " + "; ".join(change_text(c) for c in lost[:2]), story)
     bad = [c for c in story.checks if not c.passed]
