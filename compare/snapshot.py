@@ -11,7 +11,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from compare.model import Column, Data, DataChange, ForeignKey, Index, Schema, Statement, Table
+from compare import databases
+from compare.model import Column, Data, DataChange, ForeignKey, Schema, Statement, Table
 
 _TYPES = {
     "INTEGER": "integer",
@@ -67,17 +68,8 @@ def schema_snapshot(engine: sa.Engine, bookkeeping: Iterable[str], version_sql: 
         version: list[str] = []
         if any(t.name in bookkeeping for t in tables):
             version = [str(row[0]) for row in conn.execute(sa.text(version_sql))]
-        enums, storage = [], {}
-        if conn.dialect.name == "postgresql":
-            enums = [f"{e['name']}({', '.join(e['labels'])})" for e in inspector.get_enums()]
-            storage = dict(
-                conn.execute(
-                    sa.text(
-                        "SELECT c.relname, c.relfilenode FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                        "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
-                    )
-                ).all()
-            )
+        database = databases.for_dialect(conn.dialect.name)
+        enums, storage = database.enums(conn, inspector), database.storage(conn)
     return Schema(
         tables=[t for t in tables if t.name not in bookkeeping],
         bookkeeping=[t for t in tables if t.name in bookkeeping],
@@ -89,17 +81,11 @@ def schema_snapshot(engine: sa.Engine, bookkeeping: Iterable[str], version_sql: 
 
 def _table(conn: sa.Connection, inspector: sa.Inspector, name: str) -> Table:
     pk = set(inspector.get_pk_constraint(name).get("constrained_columns") or [])
+    database = databases.for_dialect(conn.dialect.name)
     columns = []
     for c in inspector.get_columns(name):
-        default = c.get("default")
-        auto = None
-        if c.get("identity"):
-            auto = "identity"
-        elif default and default.startswith("nextval("):
-            auto, default = "serial", None
-        elif c["name"] in pk and len(pk) == 1 and conn.dialect.name == "sqlite" and _is_integer(c["type"]):
-            # only an INTEGER PRIMARY KEY is an alias of the rowid; any other key has an index of its own
-            auto = "autoincrement" if _sqlite_autoincrement(conn, name) else "rowid"
+        auto = database.autoincrement(conn, name, c, pk)
+        default = None if auto == "serial" else c.get("default")  # a serial's default is its sequence
         columns.append(
             Column(
                 name=c["name"],
@@ -114,45 +100,10 @@ def _table(conn: sa.Connection, inspector: sa.Inspector, name: str) -> Table:
         ForeignKey(fk["constrained_columns"], fk["referred_table"], fk["referred_columns"], fk.get("name"))
         for fk in inspector.get_foreign_keys(name)
     ]
-    unique, indexes = _unique_and_indexes(conn, inspector, name)
+    unique, indexes = database.unique_and_indexes(conn, inspector, name)
+    unique = [list(u) for u in sorted({tuple(u) for u in unique})]
+    indexes = sorted(indexes, key=lambda i: i.columns)
     return Table(name=name, columns=columns, foreign_keys=fks, unique=unique, indexes=indexes)
-
-
-def _is_integer(type_: sa.types.TypeEngine) -> bool:
-    return str(type_).upper() == "INTEGER"
-
-
-def _sqlite_autoincrement(conn: sa.Connection, table: str) -> bool:
-    sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE type='table' AND name=:n"), {"n": table}).scalar()
-    return "AUTOINCREMENT" in (sql or "").upper()
-
-
-def _unique_and_indexes(conn: sa.Connection, inspector: sa.Inspector, table: str):
-    unique: list[list[str]] = []
-    indexes: list[Index] = []
-    if conn.dialect.name == "sqlite":
-        # The inspector misses inline UNIQUE column constraints (Django writes them): ask SQLite itself.
-        q = sa.text(f"PRAGMA index_list({_quote(conn, table)})")
-        for row in conn.execute(q).mappings():
-            if row["origin"] == "pk":
-                continue
-            info = sa.text(f"PRAGMA index_info({_quote(conn, row['name'])})")
-            cols = [r["name"] for r in conn.execute(info).mappings()]
-            if row["unique"]:
-                unique.append(cols)
-            else:
-                indexes.append(Index(cols, False, row["name"]))
-    else:
-        unique = [u["column_names"] for u in inspector.get_unique_constraints(table)]
-        for ix in inspector.get_indexes(table):
-            if ix.get("duplicates_constraint"):
-                continue
-            if ix["unique"]:
-                unique.append(ix["column_names"])
-            else:
-                indexes.append(Index(ix["column_names"], False, ix["name"]))
-    unique = sorted({tuple(u) for u in unique})
-    return [list(u) for u in unique], sorted(indexes, key=lambda i: i.columns)
 
 
 def _quote(conn: sa.Connection, name: str) -> str:

@@ -1,0 +1,56 @@
+"""SQLite: a file per story; DDL is transactional, but ALTER TABLE can do little, so tools rebuild tables."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from compare.databases.base import Database
+from compare.model import Index
+
+
+class SQLite(Database):
+    name = "sqlite"
+    title = "SQLite"
+    dialect = "sqlite"
+    tracer = "sqlite3"
+    transactional_ddl = True
+    native_enums = False
+    drop_column_in_place = True  # since SQLite 3.35; Alembic's batch mode still rebuilds
+    alter_column_in_place = False
+
+    def create(self, story_dir: Path, name: str) -> str:
+        return f"sqlite:///{story_dir / f'{name}.sqlite3'}"
+
+    def drop(self, url: str) -> None:
+        Path(sa.make_url(url).database).unlink(missing_ok=True)
+
+    def versions(self) -> dict[str, str]:
+        return {"SQLite": sqlite3.sqlite_version}
+
+    @classmethod
+    def autoincrement(cls, conn, table, column, pk):
+        # only an INTEGER PRIMARY KEY is an alias of the rowid; any other key has an index of its own
+        if column["name"] in pk and len(pk) == 1 and str(column["type"]).upper() == "INTEGER":
+            sql = conn.execute(
+                sa.text("SELECT sql FROM sqlite_master WHERE type='table' AND name=:n"), {"n": table}
+            ).scalar()
+            return "autoincrement" if "AUTOINCREMENT" in (sql or "").upper() else "rowid"
+        return super().autoincrement(conn, table, column, pk)
+
+    @classmethod
+    def unique_and_indexes(cls, conn, inspector, table):
+        # The inspector misses inline UNIQUE column constraints (Django writes them): ask SQLite itself.
+        unique, indexes = [], []
+        quote = conn.dialect.identifier_preparer.quote_identifier
+        for row in conn.execute(sa.text(f"PRAGMA index_list({quote(table)})")).mappings():
+            if row["origin"] == "pk":
+                continue
+            cols = [r["name"] for r in conn.execute(sa.text(f"PRAGMA index_info({quote(row['name'])})")).mappings()]
+            if row["unique"]:
+                unique.append(cols)
+            else:
+                indexes.append(Index(cols, False, row["name"]))
+        return unique, indexes
