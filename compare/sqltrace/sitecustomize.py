@@ -15,6 +15,7 @@ each forked call, once the call's environment is in place.
 import atexit
 import json
 import os
+import sys
 import threading
 
 _log_path = None
@@ -66,6 +67,10 @@ def _install():
 
     sqlite3.connect = sqlite3.dbapi2.connect = connect
 
+    if os.environ.get("COMPARE_LOCKS"):  # bench-migrate: statement times and pg_locks (compare/sqltrace/locks.py)
+        import locks
+
+        locks.install(sys.modules[__name__])
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         return
     import psycopg
