@@ -21,24 +21,30 @@ db_env =
 else ifeq ($(DB),postgresql)
 # Each app gets its own database on the project's server (`make pg-up`), or on yours if DATABASE_URL is set.
 db_env = DATABASE_URL="$$(cd $(CURDIR) && python -m compare.pg url $(1))" && export DATABASE_URL &&$(space)
+else ifeq ($(DB),mariadb)
+# Each app gets its own database on the project's MariaDB (`make mariadb-up`), or on yours if DATABASE_URL is set.
+db_env = DATABASE_URL="$$(cd $(CURDIR) && python -m compare.mariadb url $(1))" && export DATABASE_URL &&$(space)
 else ifeq ($(DB),all)
-db_env = $(error DB=all is for 'make compare'; app targets take DB=sqlite or DB=postgresql)
+db_env = $(error DB=all is for 'make compare'; app targets take DB=sqlite, DB=postgresql or DB=mariadb)
 else
-$(error DB must be sqlite, postgresql or all (compare only), not '$(DB)')
+$(error DB must be sqlite, postgresql, mariadb or all (compare only), not '$(DB)')
 endif
+# The MariaDB driver is built from source; it is installed only when MariaDB is used.
+needs_mariadb = $(if $(filter mariadb all,$(DB)),$(VENV)/.mariadb)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv lock test lint format compare report teach list bench bench-compare bench-http clean pg-up pg-down pg-status \
+	mariadb-driver mariadb-up mariadb-down mariadb-status \
 	$(foreach fw,django flask fastapi,$(addprefix $(fw)-,run upgrade rollback generate current history sql check seed reset))
 
 help: ## List the targets
-	@echo "Usage: make <target> [DB=sqlite|postgresql] [SCENARIO=name] [MSG='message'] [PORT=...] [FRAMEWORKS='django flask fastapi']"
+	@echo "Usage: make <target> [DB=sqlite|postgresql|mariadb] [SCENARIO=name] [MSG='message'] [PORT=...] [FRAMEWORKS='django flask fastapi']"
 	@echo
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # --- environment -----------------------------------------------------------------------------------------
 
-venv: $(VENV)/.installed ## Create the virtualenv from requirements.lock (every target does this on first use)
+venv: $(VENV)/.installed $(needs_mariadb) ## Create the virtualenv from requirements.lock (every target does this on first use)
 
 $(VENV)/.installed: requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -47,10 +53,18 @@ $(VENV)/.installed: requirements.lock
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
 	@touch $@
 
-lock: ## Re-pin requirements.lock from pyproject.toml (needs the network)
+# mysqlclient has no Linux wheels: `compare.mariadb install` gets its build dependencies (apt-get, as root).
+$(VENV)/.mariadb: $(VENV)/.installed requirements-mariadb.lock
+	$(VENV)/bin/python -m compare.mariadb install
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-mariadb.lock
+	@touch $@
+
+lock: ## Re-pin requirements.lock (and requirements-mariadb.lock) from pyproject.toml (needs the network)
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
 	.tools/bin/uv pip compile pyproject.toml --group dev --python-version 3.11 --universal --generate-hashes \
 		--no-emit-index-url --no-header -o requirements.lock
+	.tools/bin/uv pip compile --group pyproject.toml:mariadb --python-version 3.11 --universal --generate-hashes \
+		--no-emit-index-url --no-header -o requirements-mariadb.lock
 
 # --- the main jobs ---------------------------------------------------------------------------------------
 
@@ -100,6 +114,19 @@ pg-down: venv ## Stop the project's PostgreSQL server
 pg-status: venv ## Is the project's PostgreSQL server running?
 	python -m compare.pg status
 
+# --- MariaDB ---------------------------------------------------------------------------------------------
+
+mariadb-driver: $(VENV)/.mariadb ## Install MariaDB's server and driver (apt-get as root; mysqlclient from requirements-mariadb.lock)
+
+mariadb-up: $(VENV)/.mariadb ## Start the project's throwaway MariaDB server (data in var/mariadb) and print its URLs
+	python -m compare.mariadb up
+
+mariadb-down: venv ## Stop the project's MariaDB server (and wait until its process is gone)
+	python -m compare.mariadb down
+
+mariadb-status: venv ## Is the project's MariaDB server running?
+	python -m compare.mariadb status
+
 # --- Django: its own migrations ----------------------------------------------------------------------------
 
 django-run: PORT ?= 8001
@@ -135,7 +162,7 @@ django-seed: venv ## Load data/sample.json
 	cd django_blog && $(call db_env,django)python manage.py seed
 
 django-reset: venv ## Delete the Django app's local database
-	$(if $(filter postgresql,$(DB)),python -m compare.pg reset django,rm -f var/django.sqlite3)
+	$(if $(filter postgresql mariadb,$(DB)),python -m compare.$(if $(filter mariadb,$(DB)),mariadb,pg) reset django,rm -f var/django.sqlite3)
 
 # --- Flask: Flask-SQLAlchemy + Flask-Migrate ----------------------------------------------------------------
 
@@ -169,7 +196,7 @@ flask-seed: venv ## Load data/sample.json
 	cd flask_blog && $(call db_env,flask)flask seed
 
 flask-reset: venv ## Delete the Flask app's local database
-	$(if $(filter postgresql,$(DB)),python -m compare.pg reset flask,rm -f var/flask.sqlite3)
+	$(if $(filter postgresql mariadb,$(DB)),python -m compare.$(if $(filter mariadb,$(DB)),mariadb,pg) reset flask,rm -f var/flask.sqlite3)
 
 # --- FastAPI: SQLAlchemy 2 + Alembic -------------------------------------------------------------------------
 
@@ -203,4 +230,4 @@ fastapi-seed: venv ## Load data/sample.json
 	cd fastapi_blog && $(call db_env,fastapi)python -m app.seed
 
 fastapi-reset: venv ## Delete the FastAPI app's local database
-	$(if $(filter postgresql,$(DB)),python -m compare.pg reset fastapi,rm -f var/fastapi.sqlite3)
+	$(if $(filter postgresql mariadb,$(DB)),python -m compare.$(if $(filter mariadb,$(DB)),mariadb,pg) reset fastapi,rm -f var/fastapi.sqlite3)

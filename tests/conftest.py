@@ -9,6 +9,7 @@ import pytest
 
 from compare import pg
 from tests.apps import APPS_BY_NAME, BACKENDS, NAMES
+from tests.mariadb import mariadb_server  # noqa: F401  (a fixture)
 from tests.postgres import pg_server  # noqa: F401  (a fixture)
 from tests.support import TOKEN, Api, LiveServer
 
