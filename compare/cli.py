@@ -16,6 +16,7 @@ from compare.adapters import ADAPTERS
 from compare.backends import BACKENDS
 from compare.model import Step, Story
 from compare.render import terminal
+from compare.sandbox import RunFault
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,7 +50,7 @@ def add_story_options(p: argparse.ArgumentParser, many: bool) -> None:
         "--scenario",
         action="append" if many else "store",
         metavar="NAME",
-        help=f"a scenario of the catalog{', repeatable' if many else ''} ({every}; default: "
+        help=f"a scenario of the catalog, or a scenario file{', repeatable' if many else ''} ({every}; default: "
         + ("all)" if many else "add_read_count)"),
     )
     p.add_argument(
@@ -202,9 +203,11 @@ def selected(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[
         wanted = args.scenario or (["all"] if args.command == "run" else ["add_read_count"])
     names = scenario.names() if "all" in wanted else list(dict.fromkeys(wanted))
     try:
-        chosen = [scenario.load(n) for n in names]
+        chosen = [scenario.load_file(Path(n)) if n.endswith(".toml") else scenario.load(n) for n in names]
+    except OSError as exc:
+        parser.error(f"cannot read the scenario file {exc.filename}: {exc.strerror}")
     except ValueError as exc:
-        parser.error(str(exc))
+        parser.error(" ".join(str(exc).split())[:300])
     variants = args.variant if isinstance(args.variant, list) else [args.variant] if args.variant else []
     for v in variants:
         if not any(v in sc.variants for sc in chosen):
@@ -269,20 +272,34 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
     total = len(runner.plan(scenarios, frameworks, args.variant, backends))
     if "postgresql" in names:
         err.print(pg_notice(), highlight=False, soft_wrap=True)
-    with progress_display(err, total, quiet=args.quiet) as on_step:
-        catalog, run_dir = runner.run(
-            scenarios,
-            frameworks,
-            list(dict.fromkeys(args.variant)) if args.variant else None,
-            backends,
-            timeout=args.timeout,
-            keep=args.keep_sandbox,
-            progress=on_step,
-            jobs=jobs,
+    try:
+        with render.reserved(args.out), progress_display(err, total, quiet=args.quiet) as on_step:
+            catalog, run_dir = runner.run(
+                scenarios,
+                frameworks,
+                list(dict.fromkeys(args.variant)) if args.variant else None,
+                backends,
+                timeout=args.timeout,
+                keep=args.keep_sandbox,
+                progress=on_step,
+                jobs=jobs,
+            )
+            if not args.quiet:
+                terminal.render(catalog, console)
+            paths = render.write_all(catalog, args.out)
+    except runner.Interrupted as exc:
+        print(
+            f"{parser.prog}: interrupted: {exc}; tool processes stopped, sandboxes and databases removed; "
+            f"no report written ({_rel(args.out)} is as it was)",
+            file=sys.stderr,
         )
-    if not args.quiet:
-        terminal.render(catalog, console)
-    paths = render.write_all(catalog, args.out)
+        return 130
+    except RunFault as exc:
+        print(f"{parser.prog}: error: {exc}; the run stopped, no report written", file=sys.stderr)
+        return 1
+    except render.ReportsError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
     verdict = "every step and check as expected" if catalog.ok else "some steps or checks did not go as expected"
     console.print(f"Result: {verdict}. Reports: " + ", ".join(_rel(p) for p in paths), soft_wrap=True)
     if args.keep_sandbox:
@@ -295,7 +312,8 @@ def pg_notice() -> str:
     from compare import pg
 
     state = "is running" if pg.running_url() else "is not running: the run starts it"
-    return f"PostgreSQL: the project's server (data in var/pg) {state}; it keeps running afterwards: make pg-down"
+    data = _rel(pg.data_dir())
+    return f"PostgreSQL: the project's server (data in {data}) {state}; it keeps running afterwards: make pg-down"
 
 
 class progress_display:

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from importlib import metadata
 from pathlib import Path
 
@@ -19,11 +19,19 @@ from compare import checks, findings, lint, warm
 from compare.adapters import ADAPTERS, Adapter
 from compare.backends import Backend
 from compare.model import Catalog, Report, Statement, Step, Story
-from compare.sandbox import EditError, Sandbox, SandboxError
+from compare.sandbox import EditError, RunFault, Sandbox, SandboxError, disk_fault
 from compare.scenario import Scenario, StepSpec
 from compare.snapshot import classify, data_changes, data_snapshot, schema_snapshot
 
 Progress = Callable[[Story, Step | None, int, int], None]  # story, step (None: starting), done, total
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped the run: its tool processes were killed and its sandboxes and databases removed."""
+
+    def __init__(self, finished: int, total: int):
+        super().__init__(f"{finished} of {total} stories had finished")
+        self.finished, self.total = finished, total
 
 
 def plan(
@@ -51,8 +59,19 @@ def run(
     progress: Progress | None = None,
     jobs: int | None = None,
 ) -> tuple[Catalog, Path]:
-    """Run every story in parallel; return the catalog and the run's temp directory (removed unless kept)."""
-    run_dir = Path(tempfile.mkdtemp(prefix="migration-lab-"))
+    """Run every story in parallel; return the catalog and the run's temp directory (removed unless kept).
+
+    A RunFault in any story (a full disk, a tool killed from outside...) or Ctrl-C (raised as Interrupted) stops
+    the whole run at once: the tool processes in progress are killed, and every story drops its database.
+    """
+    # $TMPDIR itself, when set: tempfile would quietly fall back to another directory if it cannot be written
+    parent = os.environ.get("TMPDIR") or tempfile.gettempdir()
+    try:
+        run_dir = Path(tempfile.mkdtemp(prefix="migration-lab-", dir=parent))
+    except OSError as exc:
+        raise disk_fault(exc, Path(parent)) or RunFault(
+            f"cannot make the sandboxes' directory in {parent} (TMPDIR): {exc.strerror}"
+        ) from None
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     runners = [
@@ -60,10 +79,21 @@ def run(
         for sc, fw, v, b in plan(scenarios, frameworks, variants, backends)
     ]
     workers = max(1, min(jobs or len(runners), len(runners)))
+    pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            stories = list(pool.map(StoryRunner.run, runners))
+        futures = [pool.submit(r.run) for r in runners]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        except KeyboardInterrupt:
+            _stop(pool)
+            raise Interrupted(sum(f.done() and not f.exception() for f in futures), len(futures)) from None
+        faults = [f.exception() for f in futures if f.done() and f.exception()]
+        if faults:
+            _stop(pool)
+            raise faults[0]
+        stories = [f.result() for f in futures]
     finally:
+        pool.shutdown(cancel_futures=True)
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
     env = {**environment(backends), "Stories in parallel": f"{workers} at once on {os.cpu_count()} CPUs"}
@@ -89,6 +119,15 @@ def run(
         report.lint = lint.lint(report, sc)
         reports.append(report)
     return Catalog(started_at=started, seconds=seconds, environment=env, reports=reports), run_dir
+
+
+def _stop(pool: ThreadPoolExecutor) -> None:
+    """Kill the tool calls in progress, drop the stories not started, and wait for the others to clean up."""
+    warm.cancel()
+    try:
+        pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        warm.reset()
 
 
 def environment(backends: list[Backend]) -> dict[str, str]:
@@ -127,7 +166,10 @@ class StoryRunner:
         return len(self.scenario.steps)
 
     def run(self) -> Story:
-        """Run every step until one fails (and its retry, if the scenario has one), then the checks."""
+        """Run every step until one fails (and its retry, if the scenario has one), then the checks.
+
+        Raises RunFault when the machine, not a tool, broke the story (see sandbox.RunFault).
+        """
         try:
             if self.start():
                 for n in range(self.total):
@@ -135,6 +177,8 @@ class StoryRunner:
                         break
                     self.run_step(n)
                 self.story.checks = checks.run_all(self.story, self.adapter, self.scenario, self.variant)
+        except OSError as exc:
+            raise disk_fault(exc, self.dir.parent.parent) or exc from None
         finally:
             self.finish()
         return self.story
@@ -218,6 +262,12 @@ class StoryRunner:
             getattr(self, f"_{spec.kind}")(step, spec)
         except EditError as exc:
             step.ok, step.error = False, f"the hand edit does not fit: {exc}"
+        except (RunFault, warm.Cancelled):
+            raise
+        except OSError as exc:
+            if fault := disk_fault(exc, self.dir.parent.parent):
+                raise fault from None
+            step.ok, step.error = False, f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # a crash of the harness's own step is recorded, like a failing tool
             step.ok, step.error = False, f"{type(exc).__name__}: {exc}"
         try:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import io
 import os
 import re
 import shlex
 import shutil
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass
@@ -41,6 +43,32 @@ class EditError(Exception):
 
 class SandboxError(Exception):
     """A story's sandbox cannot be prepared: the app is not what the scenario expects, or its database failed."""
+
+
+class RunFault(Exception):
+    """Something outside the tools broke the run: a full or read-only disk, a tool killed from outside, a database
+    locked by another process, an unreachable server. No measurement of the run can be trusted: it stops."""
+
+
+# Signals a tool does not send itself: the process was killed by someone else (a user, the OOM killer, a shutdown).
+EXTERNAL_SIGNALS = ("SIGKILL", "SIGTERM", "SIGHUP", "SIGINT", "SIGQUIT")
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+_DISK_FULL_TEXT = ("No space left on device", "database or disk is full", "Disk quota exceeded")
+_DISK_TEXT = (*_DISK_FULL_TEXT, "Read-only file system")
+
+
+def disk_fault(exc: OSError, where: Path) -> RunFault | None:
+    """The RunFault for an OSError that says the disk is full or read-only (None for any other error).
+
+    `where` is the directory the sandboxes are made in. shutil.copytree's Error gathers the errors of many files.
+    """
+    if exc.errno in _DISK_ERRNOS:
+        cause = exc.strerror
+    else:
+        cause = next((text for text in _DISK_TEXT if text in str(exc)), None)
+    if cause is None:
+        return None
+    return RunFault(f"{cause} in {where} (TMPDIR: the sandboxes are made there)")
 
 
 @dataclass
@@ -135,12 +163,14 @@ class Sandbox:
         self._calls += 1
         sql_log = self.root / f"sql-{self._calls:02d}.jsonl"
         t0 = time.perf_counter()
+        self.check_unlocked()
         before = self.files()
         start = time.perf_counter()
         done = warm.call([str(BIN / argv[0]), *argv[1:]], self.app, self.env(sql_log), self.timeout)
         seconds, waited = done.seconds, time.perf_counter() - start
         error = f"timed out after {self.timeout:g} s" if done.timed_out else None
         if done.code:
+            self.check_fault(argv, done.signal, done.stderr or done.stdout)
             error = f"exit code {done.code}: {_last_line(done.stderr or done.stdout)}"
         after = self.files()
         written = [p for p, digest in after.items() if before.get(p) != digest]
@@ -161,6 +191,41 @@ class Sandbox:
             written=files,
             error=error,
         )
+
+    def check_unlocked(self) -> None:
+        """Raise RunFault if another process holds the write lock of the story's SQLite database.
+
+        A tool would wait for its busy timeout (20 s in the apps) and then fail with "database is locked".
+        """
+        if not self.database_url.startswith("sqlite:///"):
+            return
+        path = Path(self.database_url.removeprefix("sqlite:///"))
+        if not path.exists():
+            return
+        con = sqlite3.connect(path, timeout=1, isolation_level=None)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise RunFault(f"the SQLite database {path} is locked by another process ({exc})") from None
+            raise
+        finally:
+            con.close()
+
+    def check_fault(self, argv: list[str], killed_by: str | None, output: str) -> None:
+        """Raise RunFault when a failed call failed because of the machine, not the tool."""
+        command = shlex.join(argv)
+        if killed_by in EXTERNAL_SIGNALS:
+            raise RunFault(f"`{command}` was killed by {killed_by}, from outside the run (story {self.root.name})")
+        if any(text in output for text in _DISK_FULL_TEXT):
+            raise RunFault(
+                f"no space left on the disk of {self.root.parent} (TMPDIR): `{command}` says: {_last_line(output)}"
+            )
+        if "database is locked" in output:
+            raise RunFault(
+                f"the database of {self.root.name} is locked by another process: `{command}` says: {_last_line(output)}"
+            )
 
     def run_interactive(self, argv: list[str], answers: list[Answer]) -> Result:
         """Run a tool in a pseudo-terminal and type the answers at its prompts, as a person would.
@@ -189,8 +254,11 @@ class Sandbox:
             error = f"the tool ended before asking {answers[typed].prompt!r}"
         done = terminal.wait(self.timeout)
         terminal.close()
+        warm.raise_if_cancelled()
         code = done.code
         stdout = transcript.getvalue().replace("\r\n", "\n")
+        if code:
+            self.check_fault(argv, done.signal, stdout)
         if code and not error:
             error = f"exit code {code}: {_last_line(stdout)}"
         after = self.files()

@@ -177,6 +177,50 @@ def environment() -> dict[str, str]:
     return {"Tool processes": MODES[mode()]}
 
 
+# --- cancelling a run: every call in progress is killed, every new one refused ----------------------------------
+
+
+class Cancelled(Exception):
+    """The run was cancelled (Ctrl-C, or a fault in another story): this call was refused or killed."""
+
+
+_live: set = set()  # the children of the calls in progress
+_live_lock = threading.Lock()
+_cancelled = threading.Event()
+
+
+def cancel() -> None:
+    """Kill every call in progress (its whole process group) and refuse new calls, until reset()."""
+    _cancelled.set()
+    with _live_lock:
+        children = list(_live)
+    for child in children:
+        child.kill()
+
+
+def reset() -> None:
+    """Accept calls again after cancel()."""
+    _cancelled.clear()
+
+
+def _track(child) -> None:
+    with _live_lock:
+        _live.add(child)
+    if _cancelled.is_set():  # cancel() may have run between the caller's check and the line above
+        child.kill()
+
+
+def _untrack(child) -> None:
+    with _live_lock:
+        _live.discard(child)
+
+
+def raise_if_cancelled() -> None:
+    """Raise Cancelled if the run was cancelled."""
+    if _cancelled.is_set():
+        raise Cancelled("the run was cancelled")
+
+
 @dataclass
 class Exit:
     """How one tool call ended."""
@@ -189,9 +233,20 @@ class Exit:
     mode: str  # plain or warm: how it actually ran
     timed_out: bool = False
 
+    @property
+    def signal(self) -> str | None:
+        """The name of the signal that killed the tool (SIGKILL...), None if it exited or timed out."""
+        if self.code is None or self.code >= 0:
+            return None
+        try:
+            return signal.Signals(-self.code).name
+        except ValueError:
+            return f"signal {-self.code}"
+
 
 def call(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, tool_mode: str | None = None) -> Exit:
     """Run one tool command (argv[0] an absolute path) with stdin on /dev/null, its output captured as text."""
+    raise_if_cancelled()
     name = tool_mode or mode()
     # a command that is not a Python script of this virtualenv runs plain (its Exit says so)
     server = _server(env) if name == "warm" and _script(argv) is not None else None
@@ -207,12 +262,15 @@ def call(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, tool_m
     finally:
         for fd in (devnull, out_w, err_w):
             os.close(fd)
+    _track(child)
     try:
         stdout, stderr, timed_out = _collect(child, out_r, err_r, timeout)
     finally:
         os.close(out_r)
         os.close(err_r)
         child.close()
+        _untrack(child)
+    raise_if_cancelled()  # a call killed by cancel() has no result
     seconds = time.perf_counter() - start
     code = None if timed_out else child.code
     text = _text(stdout), _text(stderr)
@@ -310,6 +368,7 @@ class Terminal:
         dimensions: tuple[int, int] = (24, 80),
         tool_mode: str | None = None,
     ):
+        raise_if_cancelled()
         name = tool_mode or mode()
         server = _server(env) if name == "warm" and _script(argv) is not None else None
         self.fd, slave = os.openpty()
@@ -320,6 +379,7 @@ class Terminal:
             self.child = server.spawn(argv, cwd, env, (slave,) * 3) if server else _Plain(argv, cwd, env, (slave,) * 3)
         finally:
             os.close(slave)
+        _track(self.child)
         self.done: Exit | None = None
 
     def wait(self, timeout: float) -> Exit:
@@ -351,6 +411,7 @@ class Terminal:
     def close(self) -> None:
         """Release the terminal (and kill the tool if it has not ended)."""
         self.child.close()
+        _untrack(self.child)
         os.close(self.fd)
 
 

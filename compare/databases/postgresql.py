@@ -38,12 +38,12 @@ class PostgreSQL(Database):
             return self._admin
 
     def create(self, story_dir: Path, name: str) -> str:
-        from compare.sandbox import SandboxError  # compare.sandbox reads traces with compare.snapshot, which asks us
+        from compare.sandbox import RunFault  # compare.sandbox reads traces with compare.snapshot, which asks us
 
         try:
             return pg.create_database(f"lab_{self.run_id}_{name}", self.admin_url(), exist_ok=False)
-        except pg.PgError as exc:  # recorded as the story's failed first step, like any sandbox problem
-            raise SandboxError(f"PostgreSQL: {exc}") from None
+        except pg.PgError as exc:  # the server is unreachable or refuses: no story can run, the run stops
+            raise RunFault(f"PostgreSQL: {exc}") from None
 
     def drop(self, url: str) -> None:
         pg.drop_database(sa.make_url(url).database, self.admin_url())

@@ -2,14 +2,63 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from compare.model import Catalog
 from compare.render import html, markdown
 from compare.scenario import names
+
+
+class ReportsError(Exception):
+    """The reports directory cannot be used: another run holds it, or it cannot be written. One line, for the user."""
+
+
+@contextmanager
+def reserved(out: Path) -> Iterator[None]:
+    """Hold `out` for one run, from before its first story to its last report file.
+
+    A second run with the same reports directory stops at once (ReportsError) and says which run holds it, instead
+    of overwriting the first one's reports later. The lock is `out/.lock`, released by the kernel if the run dies.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = open(out / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 (held until the end of the with block)
+    except OSError as exc:
+        raise ReportsError(f"cannot write the reports to {out}: {exc.strerror}") from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another run"
+            raise ReportsError(f"{out} is in use by {holder}: wait for it to end, or choose --out DIR") from None
+        previous = sum(f.stat().st_size for f in out.iterdir() if f.suffix in (".html", ".md", ".json"))
+        free = shutil.disk_usage(out).free
+        if free < previous:  # the new files are written beside the old ones before they replace them
+            raise ReportsError(
+                f"cannot write the reports to {out}: No space left on device ({_size(free)} free, the last run's "
+                f"reports take {_size(previous)})"
+            )
+        try:
+            lock.truncate(0)
+            started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            lock.write(f"the run of pid {os.getpid()} started at {started}\n")
+            lock.flush()
+        except OSError as exc:  # the disk is full: the reports could not be written either
+            raise ReportsError(f"cannot write the reports to {out}: {exc.strerror}") from None
+        yield
+
+
+def _size(n: int) -> str:
+    return f"{n} bytes" if n < 10240 else f"{n // 1024} KiB"
 
 
 def write_json(catalog: Catalog, path: Path) -> None:
@@ -20,33 +69,52 @@ def write_json(catalog: Catalog, path: Path) -> None:
 def write_all(catalog: Catalog, out: Path) -> list[Path]:
     """Write compare.json, index.html and compare.md, and each scenario's .html and .md, into `out`.
 
-    Each file is written atomically (a reader never sees half a report); pages of scenarios that this run did not
-    measure are removed, so that nothing on disk is older than the index that links to it.
+    All or nothing: every file is written to a temporary file first, and only when all are written do they replace
+    the old ones (a reader never sees half a report, nor a new index beside old pages). Pages of scenarios that this
+    run did not measure are removed, so that nothing on disk is older than the index that links to it. Raises
+    ReportsError (the old reports left as they were) when the directory cannot be written.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "index.html", out / "compare.md", out / "compare.json"]
-    write_json(catalog, paths[2])
-    _write(paths[0], html.render_index(catalog))
-    _write(paths[1], markdown.render_index(catalog))
-    ran = set()
+    pages = {
+        "compare.json": json.dumps(catalog.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n",
+        "index.html": html.render_index(catalog),
+        "compare.md": markdown.render_index(catalog),
+    }
     for report in catalog.reports:
-        ran.add(report.scenario)
-        _write(out / f"{report.scenario}.html", html.render(report))
-        _write(out / f"{report.scenario}.md", markdown.render(report))
+        pages[f"{report.scenario}.html"] = html.render(report)
+        pages[f"{report.scenario}.md"] = markdown.render(report)
+    written: dict[Path, str] = {}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in pages.items():
+            written[out / name] = _temp(out, name, text)
+    except OSError as exc:
+        for tmp in written.values():
+            Path(tmp).unlink(missing_ok=True)
+        raise ReportsError(
+            f"cannot write the reports to {out}: {exc.strerror}; the reports there are unchanged"
+        ) from None
+    for path, tmp in written.items():
+        os.replace(tmp, path)
+    ran = {r.scenario for r in catalog.reports}
     for name in set(names()) - ran:
         for suffix in (".html", ".md"):
             (out / f"{name}{suffix}").unlink(missing_ok=True)
     (out / "compare.html").unlink(missing_ok=True)  # the single-scenario report of format 1
-    return paths
+    return [out / "index.html", out / "compare.md", out / "compare.json"]
 
 
-def _write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def _temp(directory: Path, name: str, text: str) -> str:
+    """Write `text` to a new temporary file beside `name` in `directory`; return its path."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return tmp
+
+
+def _write(path: Path, text: str) -> None:
+    os.replace(_temp(path.parent, path.name, text), path)

@@ -92,6 +92,7 @@ def test_run_exits_0_and_writes_the_reports(run):
     assert (run["out"] / "add_read_count.md").read_text().startswith("# Add read_count to posts")
     assert (run["out"] / "compare.md").read_text().startswith("# What each tool did to the database")
     assert {p.name for p in run["out"].iterdir()} == {
+        ".lock",  # held by a run while it writes there (compare.render.reserved)
         "index.html",
         "compare.md",
         "compare.json",

@@ -11,7 +11,7 @@ from compare import pg, runner, views
 from compare.adapters import ADAPTERS
 from compare.backends import BACKENDS, PostgresBackend
 from compare.model import Report
-from compare.sandbox import SandboxError
+from compare.sandbox import RunFault
 from compare.scenario import load
 from tests.postgres import PgServer
 
@@ -148,7 +148,7 @@ def test_parallel_runs_never_share_a_database(pg_server: PgServer, tmp_path: Pat
     urls = [first.create(tmp_path, "django_safe"), second.create(tmp_path, "django_safe")]
     try:
         assert urls[0] != urls[1]
-        with pytest.raises(SandboxError, match="already exists"):
+        with pytest.raises(RunFault, match="already exists"):
             first.create(tmp_path, "django_safe")  # never silently reuse a database
         # the harness's own sessions are in UTC, whatever the server's default
         with first.engine(urls[0]).connect() as conn:
