@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, CancelledError, ThreadPoolExecutor, wait
 from importlib import metadata
 from pathlib import Path
 
@@ -86,8 +86,8 @@ def run(
             wait(futures, return_when=FIRST_EXCEPTION)
         except KeyboardInterrupt:
             _stop(pool)
-            raise Interrupted(sum(f.done() and not f.exception() for f in futures), len(futures)) from None
-        faults = [f.exception() for f in futures if f.done() and f.exception()]
+            raise Interrupted(sum(_failure(f) is None for f in futures if f.done()), len(futures)) from None
+        faults = [e for f in futures if f.done() and (e := _failure(f))]
         if faults:
             _stop(pool)
             raise faults[0]
@@ -119,6 +119,11 @@ def run(
         report.lint = lint.lint(report, sc)
         reports.append(report)
     return Catalog(started_at=started, seconds=seconds, environment=env, reports=reports), run_dir
+
+
+def _failure(future) -> BaseException | None:
+    """What a finished story raised (cancelled before it started counts as a failure)."""
+    return CancelledError() if future.cancelled() else future.exception()
 
 
 def _stop(pool: ThreadPoolExecutor) -> None:

@@ -111,15 +111,16 @@ def one_line(text: str) -> str:
 
 
 def test_ctrl_c_kills_the_tool_processes_and_writes_no_report(tmp_path):
-    """Ctrl-C (SIGINT) in the middle of a tool call: exit 130 within seconds, one line saying what was
-    interrupted and that no report was written, no sandbox and no tool process left, the reports untouched."""
-    run = Hanging(tmp_path, tmp_path / "reports")
+    """Ctrl-C (SIGINT) in the middle of a tool call, with a second story waiting its turn: exit 130 within
+    seconds, one line saying what was interrupted and that no report was written, no sandbox and no tool process
+    left, the reports untouched."""
+    run = Hanging(tmp_path, tmp_path / "reports", 600, "--framework", "fastapi", "--jobs", "1")
     run.tool()
     run.proc.send_signal(signal.SIGINT)
     code, err, _ = run.end()
     assert code == 130
     line = one_line(err)
-    assert "interrupted: 0 of 1 stories had finished" in line and "no report written" in line
+    assert "interrupted: 0 of 2 stories had finished" in line and "no report written" in line
     run.assert_clean()
     assert not (tmp_path / "reports" / "index.html").exists()
 
