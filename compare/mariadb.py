@@ -64,7 +64,7 @@ def app_database(framework: str) -> str:
 def server_url(name: str = "", data: Path | None = None) -> str:
     """The SQLAlchemy URL of database `name` (none: the server) on the project's server, as the OS user."""
     sock = quote(str(socket_path(data)), safe="/")
-    return f"mysql+mysqldb://{quote(getpass.getuser())}@localhost/{quote(name)}?unix_socket={sock}&charset=utf8mb4"
+    return f"mysql://{quote(getpass.getuser())}@localhost/{quote(name)}?unix_socket={sock}&charset=utf8mb4"
 
 
 # --- the binaries -----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 Command = tuple[str, ...]
-BACKENDS = ("sqlite", "postgresql")  # every app runs on both; the database_url fixture makes them
+BACKENDS = ("sqlite", "postgresql", "mariadb")  # every app runs on each; the database_url fixture makes them
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compare import pg
+from compare import mariadb, pg
 from tests.apps import APPS_BY_NAME, BACKENDS, NAMES
 from tests.mariadb import mariadb_server  # noqa: F401  (a fixture)
 from tests.postgres import pg_server  # noqa: F401  (a fixture)
@@ -15,15 +15,17 @@ from tests.support import TOKEN, Api, LiveServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that run on PostgreSQL carry the postgresql marker (select them with -m postgresql)."""
+    """Tests that run on PostgreSQL or MariaDB carry its marker (select them with -m postgresql, -m mariadb)."""
     for item in items:
-        if "-postgresql" in item.name:
-            item.add_marker(pytest.mark.postgresql)
+        for backend in ("postgresql", "mariadb"):
+            if f"-{backend}" in item.name or f"[{backend}" in item.name:
+                item.add_marker(getattr(pytest.mark, backend))
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Callable[..., str]:
-    """Factory of URLs of fresh, empty databases: a SQLite file, or a new database on the test PostgreSQL server."""
+    """Factory of URLs of fresh, empty databases: a SQLite file, or a new database on the test PostgreSQL or MariaDB
+    server."""
     root = tmp_path_factory.mktemp("databases")
     numbers = itertools.count(1)
 
@@ -33,6 +35,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
         if backend == "postgresql":
             server = request.getfixturevalue("pg_server")  # skips or fails (CI) when no server can start
             return pg.create_database(f"t{number:03d}_{slug}"[:63], server.url, exist_ok=False)
+        if backend == "mariadb":
+            server = request.getfixturevalue("mariadb_server")  # skips or fails (CI) when no server can start
+            return mariadb.create_database(f"t{number:03d}_{slug}"[:64], server.url, exist_ok=False)
         return f"sqlite:///{root / f'{number:03d}-{slug}.sqlite3'}"
 
     return make

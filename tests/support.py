@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import time
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import MetaData, Table, create_engine, func, select, text
 
-from tests.apps import BIN, App
+from tests.apps import BIN, REPO, App
 
 TOKEN = "contract-suite-token"
 CREATED_AT = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
@@ -115,6 +116,12 @@ class Database:
             if self.dialect == "postgresql":
                 conn.execute(text("TRUNCATE posts, categories RESTART IDENTITY CASCADE"))
                 return
+            if self.dialect == "mysql":  # TRUNCATE restarts AUTO_INCREMENT; it refuses a referenced table otherwise
+                conn.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
+                conn.execute(text("TRUNCATE posts"))
+                conn.execute(text("TRUNCATE categories"))
+                conn.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
+                return
             conn.execute(text("DELETE FROM posts"))
             conn.execute(text("DELETE FROM categories"))
             if conn.scalar(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'")):
@@ -181,8 +188,12 @@ class LiveServer:
 
     @property
     def backend(self) -> str:
-        """sqlite or postgresql."""
-        return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
+        """sqlite, postgresql or mariadb."""
+        return {"postgresql": "postgresql", "mysql": "mariadb"}.get(self.url_scheme, "sqlite")
+
+    @property
+    def url_scheme(self) -> str:
+        return self.database_url.split(":", 1)[0].split("+", 1)[0]
 
     def start(self) -> None:
         run(self.app, self.app.upgrade, self.database_url)
@@ -259,3 +270,17 @@ class Api(httpx.Client):
     def create_post(self, category_id: int, title: str, content: str = "Some content.") -> dict:
         body = {"title": title, "content": content, "category_id": category_id}
         return expect_json(self.post("/api/posts", json=body), 201)
+
+
+def known_contract_difference(test: str, server: LiveServer) -> dict | None:
+    """The entry of compare/differences.toml's [[contract]] for this test, app and backend, if any."""
+    with (REPO / "compare" / "differences.toml").open("rb") as f:
+        entries = tomllib.load(f).get("contract", [])
+    return next(
+        (
+            e
+            for e in entries
+            if e["test"] == test and server.app.name in e["frameworks"] and server.backend in e["backends"]
+        ),
+        None,
+    )

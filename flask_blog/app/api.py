@@ -148,8 +148,13 @@ def read_post(post_id: int) -> Post:
 
     The answer is the row this read wrote, so it always includes this read and no later one.
     """
-    counted = sa.update(Post).where(Post.id == post_id).values(read_count=Post.read_count + 1).returning(Post)
-    post = db.session.scalars(counted).one_or_none() if post_id <= MAX_ID else None
+    counted = sa.update(Post).where(Post.id == post_id).values(read_count=Post.read_count + 1)
+    if post_id > MAX_ID:
+        post = None
+    elif db.session.get_bind().dialect.update_returning:
+        post = db.session.scalars(counted.returning(Post)).one_or_none()
+    else:  # MariaDB has no UPDATE ... RETURNING: the UPDATE locks the row until the commit, the SELECT reads it
+        post = db.session.get(Post, post_id, populate_existing=True) if db.session.execute(counted).rowcount else None
     if post is None:
         abort(404, "Post not found")
     db.session.commit()

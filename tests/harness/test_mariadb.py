@@ -36,7 +36,7 @@ def test_up_status_down_leaves_no_process():
         again = mariadb_cli("up", data=data)
         assert again.returncode == 0 and "already running" in again.stdout
         status = mariadb_cli("status", data=data)
-        assert "running at mysql+mysqldb://" in status.stdout
+        assert "running at mysql://" in status.stdout
         env = os.environ.copy()
         os.environ["COMPARE_MARIADB_DATA"] = str(data)
         try:

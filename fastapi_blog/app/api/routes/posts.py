@@ -87,8 +87,13 @@ def count_read(session: Session, post_id: int) -> Post:
 
     The answer is the row this read wrote, so it always includes this read and no later one.
     """
-    counted = update(Post).where(Post.id == post_id).values(read_count=Post.read_count + 1).returning(Post)
-    post = session.scalars(counted).one_or_none() if post_id <= MAX_ID else None
+    counted = update(Post).where(Post.id == post_id).values(read_count=Post.read_count + 1)
+    if post_id > MAX_ID:
+        post = None
+    elif session.get_bind().dialect.update_returning:
+        post = session.scalars(counted.returning(Post)).one_or_none()
+    else:  # MariaDB has no UPDATE ... RETURNING: the UPDATE locks the row until the commit, the SELECT reads it
+        post = session.get(Post, post_id, populate_existing=True) if session.execute(counted).rowcount else None
     if post is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="Post not found")
     session.commit()
