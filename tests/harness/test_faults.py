@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from compare import pg
 from tests.postgres import IN_CI
 
 pytestmark = pytest.mark.harness
@@ -123,6 +124,19 @@ def test_ctrl_c_kills_the_tool_processes_and_writes_no_report(tmp_path):
     assert "interrupted: 0 of 2 stories had finished" in line and "no report written" in line
     run.assert_clean()
     assert not (tmp_path / "reports" / "index.html").exists()
+
+
+@pytest.mark.postgresql
+def test_ctrl_c_on_postgresql_drops_the_stories_databases(pg_server, tmp_path):
+    """Ctrl-C while a tool works on a PostgreSQL database: exit 130, and the run's databases are dropped."""
+    before = set(pg.databases(pg_server.url, "lab_"))
+    run = Hanging(tmp_path, tmp_path / "reports", 600, "--db", "postgresql")
+    run.tool()
+    assert len(set(pg.databases(pg_server.url, "lab_")) - before) == 1
+    run.proc.send_signal(signal.SIGINT)
+    assert run.end()[0] == 130
+    assert set(pg.databases(pg_server.url, "lab_")) == before
+    run.assert_clean()
 
 
 def test_a_second_run_on_the_same_reports_stops_at_once(tmp_path):
