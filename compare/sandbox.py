@@ -91,6 +91,7 @@ class Sandbox:
         self.database_url = database_url
         self.timeout = timeout
         self._calls = 0
+        self._digests: dict[tuple[str, int, int], str] = {}
         self.last_migration: str | None = None  # the script the last generate step wrote (for MIGRATION edits)
         shutil.copytree(REPO / adapter.app_dir, self.app, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         for path in adapter.scaffold:
@@ -144,12 +145,20 @@ class Sandbox:
         return env
 
     def files(self) -> dict[str, str]:
-        """Path -> content hash of every file in the app copy."""
-        return {
-            str(p.relative_to(self.app)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(self.app.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts
-        }
+        """Path -> content hash of every file in the app copy (a file whose size and mtime are unchanged since the
+        last look keeps its hash: only files a tool wrote are read again)."""
+        found = {}
+        for root, dirs, names in os.walk(self.app):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in names:
+                path = os.path.join(root, name)
+                st = os.stat(path)
+                key = (path, st.st_size, st.st_mtime_ns)
+                if key not in self._digests:
+                    with open(path, "rb") as f:
+                        self._digests[key] = hashlib.sha256(f.read()).hexdigest()
+                found[os.path.relpath(path, self.app)] = self._digests[key]
+        return dict(sorted(found.items()))
 
     def read(self, paths: list[str]) -> list[File]:
         return [File(p, (self.app / p).read_text(encoding="utf-8")) for p in sorted(paths)]
