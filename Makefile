@@ -33,7 +33,7 @@ endif
 needs_mariadb = $(if $(filter mariadb all,$(DB)),$(VENV)/.mariadb)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock test lint format compare report teach list bench bench-compare bench-http clean pg-up pg-down pg-status \
+.PHONY: help venv lock test lint format compare report teach list bench bench-compare bench-migrate bench-http clean pg-up pg-down pg-status \
 	mariadb-driver mariadb-up mariadb-down mariadb-status \
 	$(foreach fw,django flask fastapi,$(addprefix $(fw)-,run upgrade rollback generate current history sql check seed reset))
 
@@ -83,6 +83,10 @@ list: venv ## List the catalog's scenarios and their variants
 
 bench-compare: venv ## The catalog's CPU, floor and wall time per tool mode -> reports/bench-compare.json (DB=, ARGS=)
 	python -m compare bench --db $(if $(filter all,$(DB)),all,$(DB)) $(ARGS)
+
+bench-migrate: venv ## Migrations at N rows: time, rewrites, locks, raw-SQL ratio -> reports/bench-migrate.html (N=, DB=, SCENARIO=)
+	python -m compare.bench_migrate --rows $(or $(N),1000000) --db $(if $(filter file,$(origin DB)),all,$(DB)) \
+		$(foreach sc,$(SCENARIO),--scenario $(sc)) $(ARGS)
 
 bench-http: venv ## HTTP load on every app x backend: requests/s, p50/p99 -> reports/bench-http.json (ARGS=--help)
 	python -m benchmarks.http_load $(ARGS)

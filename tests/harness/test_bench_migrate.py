@@ -1,0 +1,162 @@
+"""make bench-migrate at a small N, for real: the tools on SQLite and PostgreSQL, the raw DDL, the locks, the reports.
+
+Timings are measured and written, never asserted: these tests assert what the run found (rewrites, locks, blocked
+probes, values kept), which does not depend on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from compare import scale
+from tests.postgres import PgServer
+
+pytestmark = [pytest.mark.harness, pytest.mark.postgresql]
+
+REPO = Path(__file__).resolve().parents[2]
+N = 20_000
+
+
+def bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m compare.bench_migrate ARGS`, as a user types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "compare.bench_migrate", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def result(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench-migrate")
+    proc = bench("--rows", str(N), "--db", "all", "--scenario", "add_index", "--scenario", "add_read_count:safe",
+                 "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((out / "bench-migrate.json").read_text(encoding="utf-8"))
+    data["_out"], data["_stdout"] = out, proc.stdout
+    return data
+
+
+def measurement(result: dict, case: str, framework: str, backend: str) -> dict:
+    (m,) = [
+        m for m in result["measurements"] if (m["case"], m["framework"], m["backend"]) == (case, framework, backend)
+    ]
+    return m
+
+
+def lock(direction: dict, relation: str, mode: str) -> dict | None:
+    return next((h for h in direction["locks"] if (h["relation"], h["mode"]) == (relation, mode)), None)
+
+
+def test_every_story_is_measured_to_the_end_and_keeps_the_rows(result: dict) -> None:
+    assert len(result["measurements"]) == 3 * 3 * 2
+    for m in result["measurements"]:
+        assert m["error"] is None, m
+        assert m["rows"] == N
+        for d in (m["upgrade"], m["rollback"], m["raw_up"], m["raw_down"]):
+            assert d["ok"], d
+        assert m["upgrade"]["values"] == f"{N:,} rows, every value kept"
+        assert m["rollback"]["values"] == f"{N:,} rows, every value kept"
+        assert m["upgrade"]["ddl_statements"] >= 1
+        assert m["upgrade"]["peak_memory_mb"] > 0
+        assert m["startup_seconds"] > 0 and m["ratio"] is not None
+
+
+def test_old_rows_get_the_database_default(result: dict) -> None:
+    for fw in ("django", "flask", "fastapi"):
+        for backend in ("sqlite", "postgresql"):
+            assert measurement(result, "add_read_count:safe", fw, backend)["old_rows"] == {"read_count": f"0 x{N:,}"}
+
+
+def test_a_sqlite_rebuild_is_seen_in_the_trace_and_in_the_file_size(result: dict) -> None:
+    django = measurement(result, "add_index:field", "django", "sqlite")["upgrade"]
+    assert django["how"] == "rebuilt (copy and swap)" and django["rewritten"] == ["posts"]
+    flask = measurement(result, "add_index:field", "flask", "sqlite")["upgrade"]
+    assert flask["how"] == "in place"
+    assert django["file_bytes_after"] > django["file_bytes_before"]
+    for fw in ("django", "flask", "fastapi"):
+        assert measurement(result, "add_index:field", fw, "postgresql")["upgrade"]["how"] == "in place"
+
+
+def test_locks_read_from_the_migrating_connection(result: dict) -> None:
+    for fw in ("django", "flask", "fastapi"):
+        index = measurement(result, "add_index:meta", fw, "postgresql")["upgrade"]
+        share = lock(index, "posts", "ShareLock")
+        assert share and share["blocks_writer"] and not share["blocks_reader"], index["locks"]
+        assert share["statement"].upper().startswith("CREATE INDEX")
+        column = measurement(result, "add_read_count:safe", fw, "postgresql")["upgrade"]
+        exclusive = lock(column, "posts", "AccessExclusiveLock")
+        assert exclusive and exclusive["blocks_reader"] and exclusive["blocks_writer"], column["locks"]
+        assert column["blocks_reader_seconds"] > 0
+
+
+def test_the_method_is_proven_on_create_index_and_create_index_concurrently(result: dict) -> None:
+    plain = measurement(result, "add_index:meta", "django", "postgresql")["raw_up"]
+    assert plain["command"] == "CREATE INDEX posts_title_idx ON posts (title)"
+    assert lock(plain, "posts", "ShareLock")
+    assert plain["probe"]["reader"] == "not blocked"
+    assert plain["probe"]["writer"].startswith("blocked")
+    concurrently = measurement(result, "add_index:field", "django", "postgresql")["raw_up"]
+    assert concurrently["command"].startswith("CREATE INDEX CONCURRENTLY")
+    assert concurrently["probe"]["reader"] == concurrently["probe"]["writer"] == "not blocked"
+    assert concurrently["probe"]["probes"] >= 1
+    dropped = measurement(result, "add_index:meta", "django", "postgresql")["raw_down"]
+    assert dropped["probe"]["reader"].startswith("blocked")  # DROP INDEX: AccessExclusiveLock on posts
+
+
+def test_reports_are_written(result: dict) -> None:
+    out: Path = result["_out"]
+    md = (out / "bench-migrate.md").read_text(encoding="utf-8")
+    assert "| add_index:field | django | sqlite | 20,000 |" in md
+    assert "CREATE INDEX CONCURRENTLY" in md
+    html = (out / "bench-migrate.html").read_text(encoding="utf-8")
+    assert "<table>" in html and "<svg" not in html  # one N: no scaling chart
+    assert f"[18/18] add_index:field fastapi postgresql N={N:,}:" in result["_stdout"]  # progress, one line each
+
+
+def test_two_sizes_draw_a_scaling_chart(tmp_path: Path) -> None:
+    proc = bench("--rows", "2000,8000", "--db", "sqlite", "--scenario", "add_read_count:safe", "--framework", "flask",
+                 "--out", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (tmp_path / "bench-migrate.html").read_text(encoding="utf-8")
+    assert html.count("<svg") == 1
+    assert "2,000" in html and "8,000" in html and "<polyline" in html
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--rows", "many"], "not a list of row counts"), (["--scenario", "nope"], "unknown case 'nope'")],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    proc = bench(*args, timeout=60)
+    assert proc.returncode == 2
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_scale_snapshot_ignores_row_order_and_sees_one_changed_value(
+    backend: str, tmp_path: Path, database_url
+) -> None:
+    engine = sa.create_engine(database_url("scale_snapshot", backend))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE posts (id integer PRIMARY KEY, title varchar(50))")
+        conn.exec_driver_sql("INSERT INTO posts VALUES (1, 'a'), (2, 'b'), (3, NULL)")
+    first = scale.scale_snapshot(engine, ["posts"])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM posts")
+        conn.exec_driver_sql("INSERT INTO posts VALUES (3, NULL), (2, 'b'), (1, 'a')")
+    again = scale.scale_snapshot(engine, ["posts"])
+    assert again["posts"].columns == first["posts"].columns and again["posts"].rows == 3
+    assert scale.same_values(first, again, "posts") == []
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE posts SET title = 'c' WHERE id = 2")
+    assert scale.same_values(first, scale.scale_snapshot(engine, ["posts"]), "posts") == ["title"]
+    engine.dispose()
