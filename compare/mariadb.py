@@ -178,7 +178,7 @@ def ensure_server() -> str:
             f"--log-error={log}",
             "--skip-networking",
             "--character-set-server=utf8mb4",
-            "--collation-server=utf8mb4_unicode_ci",
+            "--collation-server=utf8mb4_uca1400_nopad_as_ci",
             *_run_as(),
         ]
         subprocess.Popen(
@@ -256,7 +256,7 @@ def create_database(name: str, url: str | None = None, exist_ok: bool = True) ->
     existing = {r[0] for r in _admin(url, "SHOW DATABASES")}
     if name in existing and not exist_ok:
         raise MariaDBError(f"database {name} already exists")
-    _admin(url, f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    _admin(url, f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_uca1400_nopad_as_ci")
     return sa.make_url(url).set(database=name).render_as_string(hide_password=False)
 
 

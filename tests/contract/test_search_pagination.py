@@ -40,6 +40,17 @@ def test_search_is_case_insensitive(api, library):
     assert titles(api, q="PRIMARY") == ["Primary keys"]
 
 
+def test_search_tells_emoji_and_accents_apart(api):
+    """A case-insensitive collation must still tell one emoji from another, and e from é (as SQLite and PostgreSQL
+    do): MariaDB's utf8mb4_unicode_ci would match 🐍 with 🎉 and cafe with café."""
+    category = api.db.insert_category("Food")
+    api.db.insert_post(category, "Party 🎉", "Le café du matin.", DAY_ONE)
+    api.db.insert_post(category, "Snake 🐍", "A cafe by the sea.", DAY_ONE + timedelta(hours=1))
+    assert titles(api, q="🐍") == ["Snake 🐍"]
+    assert titles(api, q="café") == ["Party 🎉"]
+    assert titles(api, q="CAFE") == ["Snake 🐍"]
+
+
 def test_search_covers_title_and_content(api, library):
     assert titles(api, q="indexes") == ["Indexes"]
     assert titles(api, q="b-tree") == ["Indexes"]
