@@ -269,6 +269,8 @@ class StoryRunner:
             step.ok, step.error = False, f"the hand edit does not fit: {exc}"
         except (RunFault, warm.Cancelled):
             raise
+        except warm.ServerError as exc:
+            raise RunFault(f"{self.story.key}, {step.title.lower()}: {exc}") from None
         except OSError as exc:
             if fault := disk_fault(exc, self.dir.parent.parent):
                 raise fault from None

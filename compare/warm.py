@@ -184,6 +184,10 @@ class Cancelled(Exception):
     """The run was cancelled (Ctrl-C, or a fault in another story): this call was refused or killed."""
 
 
+class ServerError(RuntimeError):
+    """The warm server did not start, or it went away during a call (killed from outside, out of memory)."""
+
+
 _live: set = set()  # the children of the calls in progress
 _live_lock = threading.Lock()
 _cancelled = threading.Event()
@@ -469,13 +473,21 @@ class _Server:
         ready = self.sock.recv(64).split()
         if not ready or ready[0] != b"ready":
             self.proc.wait()
-            raise RuntimeError(f"the warm tool server did not start: {self.errors()}")
+            raise ServerError(f"the warm tool server did not start: {self.errors()}")
         self.start_seconds = time.perf_counter() - started
         self.start_cpu_seconds = float(ready[1])
 
     def errors(self) -> str:
         self.log.seek(0)
-        return self.log.read().decode(errors="replace").strip() or f"exit code {self.proc.poll()}"
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is not None and code < 0:
+            ended = f"killed by {signal.Signals(-code).name}"
+        else:
+            ended = f"exit code {code}"
+        return self.log.read().decode(errors="replace").strip() or ended
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -516,7 +528,7 @@ class _Forked:
     def poll(self) -> bool:
         data = self.reply.recv(65536)
         if not data:  # the server went away without an answer
-            raise RuntimeError(f"the warm tool server stopped: {self.server.errors()}")
+            raise ServerError(f"the warm tool server (pid {self.server.proc.pid}) stopped: {self.server.errors()}")
         self._buffer += data
         done = False
         while b"\n" in self._buffer:

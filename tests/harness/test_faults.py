@@ -61,6 +61,18 @@ def processes_in(root: Path) -> list[int]:
     return found
 
 
+def children(parent: int) -> list[int]:
+    """Pids of the processes whose parent is `parent`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(parent):
+                found.append(int(proc.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
 class Hanging:
     """`compare run` of the hang fixture for Flask, stopped while the generate call sleeps."""
 
@@ -162,6 +174,19 @@ def test_a_tool_killed_from_outside_stops_the_run(tmp_path):
     assert code == 1
     line = one_line(err)
     assert "`flask db migrate -m hang` was killed by SIGKILL, from outside the run" in line
+    run.assert_clean()
+
+
+def test_a_killed_warm_server_stops_the_run(tmp_path):
+    """The warm tool server killed by SIGKILL during a call: exit 1, one line saying so, the call it was serving
+    killed too, nothing left behind."""
+    run = Hanging(tmp_path, tmp_path / "reports", 600, "--tool-mode", "warm")
+    run.tool()
+    (server,) = [pid for pid in children(run.proc.pid) if b"warm.py" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(server, signal.SIGKILL)
+    code, err, _ = run.end()
+    assert code == 1
+    assert f"the warm tool server (pid {server}) stopped: killed by SIGKILL" in one_line(err)
     run.assert_clean()
 
 
