@@ -744,7 +744,7 @@ def _run_main(script: str) -> int:
         exec(code, main.__dict__)
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
-            return exc.code or 0
+            return (exc.code or 0) % 256  # as the interpreter exits: sys.exit(-1) is status 255, not a signal
         print(exc.code, file=sys.stderr)
         return 1
     except BaseException as exc:
