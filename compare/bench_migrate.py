@@ -46,12 +46,13 @@ from compare.adapters import ADAPTERS
 from compare.backends import BACKENDS, Backend
 from compare.model import Step
 from compare.runner import StoryRunner
+from compare.scenario import Edit, StepSpec
 from compare.snapshot import schema_snapshot
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).with_name("bench_migrate.toml")
 DEFAULT_ROWS = 1_000_000
-SKIPPED_KINDS = ("sql", "query", "check")  # the bench times the migrations, not the app's use of them
+SKIPPED_KINDS = ("sql", "query")  # the bench times the migrations, not the app's use of them
 SKIPPED_ROLES = ("retry", "reapply")
 RAW_BACKENDS = ("sqlite", "postgresql")  # the backends compare/bench_migrate.toml writes raw SQL for
 TARGETS = {"tool_over_raw_plus_startup": 2.0, "wall_seconds_at_1m_both_backends": 900, "peak_memory_gib": 2.0}
@@ -59,15 +60,53 @@ TARGETS = {"tool_over_raw_plus_startup": 2.0, "wall_seconds_at_1m_both_backends"
 
 @dataclass
 class Case:
-    """One scenario variant and its raw SQL: {direction: {backend: [statements]}}."""
+    """One scenario variant and its raw SQL: {direction: {backend: [statements]}}.
+
+    A case with `fix` is the tool's own cheaper way for the same change: hand edits of the generated migration per
+    framework (compare.scenario.Edit fields; `backends` limits one to a backend), run as the variant's fix step.
+    """
 
     scenario: str
     variant: str
     raw: dict[str, dict[str, list[str]]]
+    id: str | None = None  # the case's name when it is not scenario:variant
+    backends: list[str] | None = None  # only on these (default: every backend the raw SQL is written for)
+    title: str = ""
+    fix: dict[str, list[dict]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
-        return f"{self.scenario}:{self.variant}"
+        return self.id or f"{self.scenario}:{self.variant}"
+
+    def load(self) -> scenario.Scenario:
+        """The scenario, with this case's fix edits as its variant's fix step."""
+        sc = scenario.load(self.scenario)
+        if not self.fix:
+            return sc
+        sc = sc.model_copy(deep=True)
+        sc.variants[self.variant].edits["fix"] = {
+            fw: [Edit.model_validate(e) for e in edits] for fw, edits in self.fix.items()
+        }
+        if not any(s.kind == "fix" for s in sc.steps):  # a scenario with steps of its own may have no fix step
+            at = next(i for i, s in enumerate(sc.steps) if s.role == "generate") + 1
+            fix = StepSpec(
+                id="fix_migration",
+                kind="fix",
+                role="fix",
+                edits="fix",
+                title="Fix the generated migration by hand",
+                narrative=self.title or "The tool's cheaper way for the same change, written by hand.",
+            )
+            sc.steps.insert(at, fix)
+        return sc
+
+    def runs(self, framework: str, backend: str) -> bool:
+        """A fix case runs only where it edits something: elsewhere it is its base case, already measured."""
+        if self.backends is not None and backend not in self.backends:
+            return False
+        if not self.fix:
+            return True
+        return any(e.get("backends") is None or backend in e["backends"] for e in self.fix.get(framework, []))
 
     def transactional(self, backend: str) -> bool:
         return bool(self.raw.get("transaction", {}).get(backend, True))
@@ -91,6 +130,7 @@ class ScaleRunner(StoryRunner):
         step = Step(
             id=spec.id, kind=spec.kind, title=spec.title, command=None, cwd=self.adapter.app_dir, role=spec.role
         )
+        step.expected_failure = self.variant.step_fails(spec.id, self.adapter.name, self.backend.name)
         try:
             getattr(self, f"_{spec.kind}")(step, spec)
         except Exception as exc:  # recorded like a failing tool, as the catalog does
@@ -135,13 +175,15 @@ class Measurement:
     backend: str
     rows: int
     seconds: float = 0.0
-    error: str | None = None
+    error: str | None = None  # an outcome the scenario does not document: the bench exits 1
+    expected: str | None = None  # a step failed as the scenario documents (its reason)
     startup_seconds: float | None = None  # the same upgrade with nothing to do
     upgrade: Direction | None = None
     rollback: Direction | None = None
     raw_up: Direction | None = None
     raw_down: Direction | None = None
     old_rows: dict[str, str] = field(default_factory=dict)  # new column -> what the existing rows hold
+    drift_check: str | None = None  # the tool's drift check after the upgrade (no drift, or why not)
 
     @property
     def ratio(self) -> float | None:
@@ -153,7 +195,7 @@ class Measurement:
 
 def measure(case: Case, framework: str, backend: Backend, rows: int, run_dir: Path, timeout: float) -> Measurement:
     """Run one case for one framework, backend and N; every figure measured in this call."""
-    sc = scenario.load(case.scenario)
+    sc = case.load()
     adapter = ADAPTERS[framework]
     m = Measurement(case.name, framework, backend.name, rows)
     runner = ScaleRunner(sc, adapter, case.variant, backend, run_dir / f"n{rows}", timeout, None, rows=rows)
@@ -163,19 +205,29 @@ def measure(case: Case, framework: str, backend: Backend, rows: int, run_dir: Pa
             m.error = runner.story.steps[-1].error
             return m
         before: dict | None = None
+        after: dict = {}
         for n, spec in enumerate(sc.steps):
             if spec.kind in SKIPPED_KINDS or spec.role in SKIPPED_ROLES:
                 continue
             if spec.role in ("change", "rollback"):
-                state = _state(runner)
+                # before the rollback, the database is as the upgrade (and the no-op upgrade) left it
+                state = after if spec.role == "rollback" else _state(runner)
                 logs = set(runner.dir.glob("sql-*.jsonl.locks"))
                 previous = runner.story.steps[-1] if runner.story.steps else None
             step = runner.run_step(n)
             if step is None:
                 continue
+            if spec.kind == "check":  # the drift check: do the models and the migrations (or the database) agree?
+                m.drift_check = "no drift" if step.ok else (step.error or "drift")
+                continue
+            if not step.ok:
+                reason = runner.variant.reason(framework, backend.name, step=spec.id)
+                if reason:
+                    m.expected = f"{spec.id} fails, as the scenario documents: {reason}"
+                else:
+                    m.error = f"{spec.id}: {step.error}"
             if spec.role not in ("change", "rollback"):
                 if not step.ok:
-                    m.error = f"{spec.id}: {step.error}"
                     break
                 continue
             after = _state(runner)
@@ -418,7 +470,7 @@ def run(
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     run_dir = Path(tempfile.mkdtemp(prefix="bench-migrate-"))
     os.environ["COMPARE_LOCKS"] = "1"  # every tool call records its statement times, locks and peak memory
-    plan = [(c, fw, b, n) for n in sizes for b in backends for c in cases for fw in frameworks]
+    plan = [(c, fw, b, n) for n in sizes for b in backends for c in cases for fw in frameworks if c.runs(fw, b)]
     made = {b: BACKENDS[b]() for b in backends}
     out: list[Measurement] = []
     t0 = time.perf_counter()
@@ -435,10 +487,12 @@ def run(
         "benchmark": "bench-migrate",
         "started_at": started,
         "wall_seconds": round(time.perf_counter() - t0, 1),
+        "wall_seconds_by_rows": {str(n): round(sum(m.seconds for m in out if m.rows == n), 1) for n in sizes},
         "rows": sizes,
         "backends": backends,
         "frameworks": frameworks,
         "cases": [c.name for c in cases],
+        "titles": {c.name: c.title for c in cases if c.title},
         "targets": TARGETS,
         "peak_memory_mb": {
             "bench_process": round(usage_self / 1024, 1),
@@ -469,7 +523,8 @@ def _line(m: Measurement) -> str:
                 f"{name} {d.wall_seconds:.2f} s (DDL {d.ddl_seconds:.2f} s, {d.how})" if d.ok else f"{name} failed"
             )
     ratio = f", x{m.ratio} of raw + start-up" if m.ratio else ""
-    return f"{head} {'; '.join(parts)}{ratio}" + (f" [{m.error}]" if m.error else "")
+    note = f" [{m.error}]" if m.error else f" [{m.expected[:100]}]" if m.expected else ""
+    return f"{head} {'; '.join(parts)}{ratio}{note}"
 
 
 def write(result: dict, out: Path) -> list[Path]:
@@ -575,6 +630,7 @@ def _size(n: int | None) -> str:
 def table_rows(result: dict) -> list[dict]:
     """One row per measurement, as both reports show it."""
     rows = []
+    titles = result.get("titles", {})
     for m in result["measurements"]:
         up, down, raw_up = m["upgrade"], m["rollback"], m["raw_up"]
 
@@ -625,7 +681,10 @@ def table_rows(result: dict) -> list[dict]:
                 "locks_down": locks(down),
                 "kept": "; ".join(v for v in (up and up["values"], down and down["values"]) if v),
                 "old_rows": ", ".join(f"{c}: {v}" for c, v in m["old_rows"].items()),
+                "drift": m["drift_check"] or "",
                 "error": m["error"] or "",
+                "expected": m["expected"] or "",
+                "title": titles.get(m["case"], ""),
             }
         )
     return rows

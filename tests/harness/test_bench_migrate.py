@@ -37,8 +37,9 @@ def bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def result(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench-migrate")
-    proc = bench("--rows", str(N), "--db", "all", "--scenario", "add_index", "--scenario", "add_read_count:safe",
-                 "--out", str(out))  # fmt: skip
+    proc = bench("--rows", str(N), "--db", "all", "--scenario", "add_index:meta", "--scenario", "add_index:field",
+                 "--scenario", "add_read_count:safe", "--scenario", "add_read_count:safe:native",
+                 "--scenario", "add_index:meta:concurrently", "--out", str(out))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((out / "bench-migrate.json").read_text(encoding="utf-8"))
     data["_out"], data["_stdout"] = out, proc.stdout
@@ -57,7 +58,8 @@ def lock(direction: dict, relation: str, mode: str) -> dict | None:
 
 
 def test_every_story_is_measured_to_the_end_and_keeps_the_rows(result: dict) -> None:
-    assert len(result["measurements"]) == 3 * 3 * 2
+    # the native cases run only where they edit the migration: Django and Flask on SQLite, all three on PostgreSQL
+    assert len(result["measurements"]) == 3 * 3 * 2 + 2 + 3
     for m in result["measurements"]:
         assert m["error"] is None, m
         assert m["rows"] == N
@@ -68,6 +70,7 @@ def test_every_story_is_measured_to_the_end_and_keeps_the_rows(result: dict) -> 
         assert m["upgrade"]["ddl_statements"] >= 1
         assert m["upgrade"]["peak_memory_mb"] > 0
         assert m["startup_seconds"] > 0 and m["ratio"] is not None
+        assert m["drift_check"] == "no drift", m
 
 
 def test_old_rows_get_the_database_default(result: dict) -> None:
@@ -119,7 +122,26 @@ def test_reports_are_written(result: dict) -> None:
     assert "CREATE INDEX CONCURRENTLY" in md
     html = (out / "bench-migrate.html").read_text(encoding="utf-8")
     assert "<table>" in html and "<svg" not in html  # one N: no scaling chart
-    assert f"[18/18] add_index:field fastapi postgresql N={N:,}:" in result["_stdout"]  # progress, one line each
+    assert f"[23/23] add_index:meta:concurrently fastapi postgresql N={N:,}:" in result["_stdout"]  # one line each
+
+
+def test_the_native_way_adds_the_column_in_place_with_the_same_values(result: dict) -> None:
+    generated = measurement(result, "add_read_count:safe", "django", "sqlite")
+    native = measurement(result, "add_read_count:safe:native", "django", "sqlite")
+    assert generated["upgrade"]["how"] == "rebuilt (copy and swap)"
+    assert native["upgrade"]["how"] == "in place"
+    assert native["old_rows"] == generated["old_rows"] == {"read_count": f"0 x{N:,}"}
+    flask = measurement(result, "add_read_count:safe:native", "flask", "sqlite")
+    assert measurement(result, "add_read_count:safe", "flask", "sqlite")["rollback"]["how"] == "rebuilt (copy and swap)"
+    assert flask["rollback"]["how"] == "in place"
+
+
+def test_create_index_concurrently_in_each_tool_keeps_no_lock_on_the_table(result: dict) -> None:
+    for fw in ("django", "flask", "fastapi"):
+        d = measurement(result, "add_index:meta:concurrently", fw, "postgresql")["upgrade"]
+        assert not [h for h in d["locks"] if h["relation"] == "posts"], d["locks"]
+        assert d["blocks_writer_seconds"] == d["blocks_reader_seconds"] == 0
+        assert d["ddl_statements"] == 1
 
 
 def test_two_sizes_draw_a_scaling_chart(tmp_path: Path) -> None:
