@@ -64,14 +64,7 @@ def run(
     A RunFault in any story (a full disk, a tool killed from outside...) or Ctrl-C (raised as Interrupted) stops
     the whole run at once: the tool processes in progress are killed, and every story drops its database.
     """
-    # $TMPDIR itself, when set: tempfile would quietly fall back to another directory if it cannot be written
-    parent = os.environ.get("TMPDIR") or tempfile.gettempdir()
-    try:
-        run_dir = Path(tempfile.mkdtemp(prefix="migration-lab-", dir=parent))
-    except OSError as exc:
-        raise disk_fault(exc, Path(parent)) or RunFault(
-            f"cannot make the sandboxes' directory in {parent} (TMPDIR): {exc.strerror}"
-        ) from None
+    run_dir = run_directory("migration-lab-")
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     runners = [
@@ -119,6 +112,18 @@ def run(
         report.lint = lint.lint(report, sc)
         reports.append(report)
     return Catalog(started_at=started, seconds=seconds, environment=env, reports=reports), run_dir
+
+
+def run_directory(prefix: str) -> Path:
+    """A new directory for a run's sandboxes in $TMPDIR; RunFault (one line) if it cannot be made there."""
+    # $TMPDIR itself, when set: tempfile would quietly fall back to another directory if it cannot be written
+    parent = os.environ.get("TMPDIR") or tempfile.gettempdir()
+    try:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    except OSError as exc:
+        raise disk_fault(exc, Path(parent)) or RunFault(
+            f"cannot make the sandboxes' directory in {parent} (TMPDIR): {exc.strerror}"
+        ) from None
 
 
 def _failure(future) -> BaseException | None:

@@ -12,9 +12,7 @@ import argparse
 import re
 import shutil
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -22,12 +20,13 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from compare import checks, views
+from compare import checks, views, warm
 from compare.adapters import ADAPTERS
 from compare.backends import BACKENDS
 from compare.cli import make_console, selected
 from compare.model import Step
-from compare.runner import StoryRunner
+from compare.runner import StoryRunner, run_directory
+from compare.sandbox import RunFault
 from compare.scenario import Scenario, StepSpec
 from compare.snapshot import LOSSES
 
@@ -53,17 +52,27 @@ def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     console = make_console(highlight=False)
     pause = not args.no_pause and sys.stdin.isatty()
 
-    run_dir = Path(tempfile.mkdtemp(prefix="migration-teach-"))
+    try:
+        run_dir = run_directory("migration-teach-")
+    except RunFault as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
     runners = [StoryRunner(story, ADAPTERS[fw], variant, backend, run_dir, args.timeout, None) for fw in frameworks]
-    # Steps run in worker threads: Ctrl-C then lets the tool call under way finish before the sandbox goes.
+    # Steps run in worker threads, so that Ctrl-C reaches this one at once: it kills the tool calls under way.
     pool = ThreadPoolExecutor(max_workers=len(runners))
     try:
         return Lesson(console, story, runners, pause).run(pool)
     except KeyboardInterrupt:
-        console.print("\nInterrupted.", style="yellow")
+        warm.cancel()
+        console.print("\nInterrupted: the tool calls under way were stopped.", style="yellow")
         return 130
+    except RunFault as exc:
+        warm.cancel()
+        console.print(f"\nerror: {exc}; the lesson stopped", style="red", markup=False)
+        return 1
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        warm.reset()
         for r in runners:
             r.finish()
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -138,6 +138,31 @@ def test_ctrl_c_kills_the_tool_processes_and_writes_no_report(tmp_path):
     assert not (tmp_path / "reports" / "index.html").exists()
 
 
+def test_ctrl_c_in_teaching_mode_stops_the_tool_at_once(tmp_path):
+    """Ctrl-C typed on the terminal while a lesson's tool call is under way: exit 130 within seconds, saying so,
+    and the lesson's sandbox and tool process are gone."""
+    import pexpect
+
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    lesson = pexpect.spawn(
+        sys.executable, ["-m", "compare", "teach", "--scenario", str(HANG), "--framework", "flask", "--no-pause"],
+        cwd=REPO, env={**os.environ, "TMPDIR": str(tmpdir), "TERM": "xterm"}, encoding="utf-8",
+        dimensions=(45, 160), timeout=60,
+    )  # fmt: skip
+    lesson.expect("Generate the migration for the change")
+    deadline = time.monotonic() + 30
+    while not [p for p in processes_in(tmpdir) if os.readlink(f"/proc/{p}/cwd").startswith(str(tmpdir))]:
+        assert time.monotonic() < deadline, "the tool call did not start"
+        time.sleep(0.05)
+    lesson.sendintr()
+    lesson.expect("Interrupted: the tool calls under way were stopped", timeout=STOPS_WITHIN)
+    lesson.expect(pexpect.EOF, timeout=STOPS_WITHIN)
+    lesson.close()
+    assert lesson.exitstatus == 130
+    assert list(tmpdir.iterdir()) == [] and processes_in(tmpdir) == []
+
+
 @pytest.mark.postgresql
 def test_ctrl_c_on_postgresql_drops_the_stories_databases(pg_server, tmp_path):
     """Ctrl-C while a tool works on a PostgreSQL database: exit 130, and the run's databases are dropped."""
