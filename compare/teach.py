@@ -64,7 +64,7 @@ def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return Lesson(console, story, runners, pause).run(pool)
     except KeyboardInterrupt:
         warm.cancel()
-        console.print("\nInterrupted: the tool calls under way were stopped.", style="yellow")
+        console.print("\nInterrupted.", style="yellow")
         return 130
     except RunFault as exc:
         warm.cancel()
