@@ -26,6 +26,7 @@ from functools import cache
 from pathlib import Path
 
 from compare import checks, views
+from compare.backends import BACKENDS
 from compare.model import LintFinding, Report, Statement, Step, Story
 from compare.snapshot import LOSSES
 
@@ -104,10 +105,14 @@ def rewrites_table(story: Story, step: Step) -> list[Hit]:
 
 @predicate
 def ddl_outside_transaction(story: Story, step: Step) -> list[Hit]:
-    """The step's first DDL statement was not preceded by a BEGIN (views._transactional says "no")."""
-    if views._transactional(step) != "no":
+    """The step's DDL ran outside a transaction: no BEGIN before its first DDL statement, or a database whose DDL
+    commits implicitly (views._transactional says "no")."""
+    if views._transactional(step, story.backend) != "no":
         return []
     first = next((s.sql for s in step.sql if s.kind == "ddl"), "")
+    database = BACKENDS.get(story.backend)
+    if database and not database.transactional_ddl:
+        return [Hit(first, f"{database.title} commits each DDL statement implicitly: no transaction holds them")]
     return [Hit(first, "no BEGIN before the first DDL statement in the executed SQL")]
 
 

@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCENARIOS = Path(__file__).parent / "scenarios"
-BACKENDS = ("sqlite", "postgresql")
+BACKENDS = ("sqlite", "postgresql", "mariadb")
 # Where an edit applies: MODEL is the framework's model file, MIGRATION the script the last generate step wrote.
 MODEL, MIGRATION = "@model", "@migration"
 

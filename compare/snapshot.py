@@ -31,7 +31,7 @@ _TYPES = {
 }
 
 
-def normalize_type(type_: sa.types.TypeEngine | str) -> str:
+def normalize_type(type_: sa.types.TypeEngine | str, database: type[databases.Database] = databases.Database) -> str:
     """One spelling per type across dialects: VARCHAR(50) -> varchar(50), DATETIME -> timestamp; a PostgreSQL
     enum by its type's name: enum post_status."""
     if isinstance(type_, sa.Enum) and type_.name:
@@ -39,7 +39,7 @@ def normalize_type(type_: sa.types.TypeEngine | str) -> str:
     if isinstance(type_, sa.DateTime) and not isinstance(type_, sa.types.NullType):
         raw = "TIMESTAMP WITH TIME ZONE" if type_.timezone else "TIMESTAMP"
     else:
-        raw = str(type_).upper()
+        raw = database.type_name(type_) if not isinstance(type_, str) else type_.upper()
     raw = raw.strip()
     if m := re.fullmatch(r"(?:CHARACTER VARYING|VARCHAR|NVARCHAR)\s*(?:\((\d+)\))?", raw):
         return f"varchar({m[1]})" if m[1] else "varchar"
@@ -89,7 +89,7 @@ def _table(conn: sa.Connection, inspector: sa.Inspector, name: str) -> Table:
         columns.append(
             Column(
                 name=c["name"],
-                type=normalize_type(c["type"]),
+                type=normalize_type(c["type"], database),
                 nullable=bool(c["nullable"]) and c["name"] not in pk,
                 default=normalize_default(default),
                 primary_key=c["name"] in pk,

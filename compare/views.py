@@ -406,7 +406,7 @@ def backend_comparisons(report: Report) -> list[BackendComparison]:
             facts = [
                 ("DDL executed", {b: _ddl_summary(st) for b, st in steps.items()}),
                 ("Table rebuilt or rewritten", {b: _rebuilt(stories, b, st) for b, st in steps.items()}),
-                ("In a transaction", {b: _transactional(st) for b, st in steps.items()}),
+                ("In a transaction", {b: _transactional(st, b) for b, st in steps.items()}),
                 ("Step time", {b: f"{st.seconds:.2f} s" if st else "-" for b, st in steps.items()}),
                 ("All tool calls", {s.backend: f"{s.tool_seconds:.1f} s" for s in stories}),
             ]
@@ -433,9 +433,15 @@ def _ddl_summary(step: Step | None) -> str:
     return f"{len(ddl)} statement{'s' if len(ddl) != 1 else ''}" + ("" if step.ok else " (the step failed)")
 
 
-def _transactional(step: Step | None) -> str:
+def _transactional(step: Step | None, backend: str | None = None) -> str:
+    """Whether the step's DDL ran in a transaction: "no" where the database commits each DDL statement (its
+    transactional_ddl capability), else read from the trace: a BEGIN (or other transaction control) before it."""
     if step is None:
         return "-"
+    from compare.backends import BACKENDS
+
+    if backend in BACKENDS and not BACKENDS[backend].transactional_ddl:
+        return "no DDL" if not any(s.kind == "ddl" for s in step.sql) else "no"
     kinds = [s.kind for s in step.sql if s.kind != "query"]
     first_ddl = next((i for i, k in enumerate(kinds) if k == "ddl"), None)
     if first_ddl is None:

@@ -12,10 +12,11 @@ compare/sqltrace/sitecustomize.py, one per driver, and a database names its hook
 from __future__ import annotations
 
 from compare.databases.base import CAPABILITIES, Database
+from compare.databases.mariadb import MariaDB
 from compare.databases.postgresql import PostgreSQL
 from compare.databases.sqlite import SQLite
 
-DATABASES: dict[str, type[Database]] = {db.name: db for db in (SQLite, PostgreSQL)}
+DATABASES: dict[str, type[Database]] = {db.name: db for db in (SQLite, PostgreSQL, MariaDB)}
 """name -> class, in the order --db all runs them."""
 
 __all__ = ["CAPABILITIES", "DATABASES", "Database", "for_dialect"]

@@ -53,6 +53,11 @@ class Database:
         return {}
 
     @classmethod
+    def type_name(cls, type_: sa.types.TypeEngine) -> str:
+        """The reflected type as the database spells it, upper case (compare.snapshot.normalize_type reads it)."""
+        return str(type_).upper()
+
+    @classmethod
     def autoincrement(cls, conn: sa.Connection, table: str, column: dict, pk: set[str]) -> str | None:
         """How the column numbers its rows (identity, serial, rowid...), or None."""
         return "identity" if column.get("identity") else None

@@ -3,6 +3,9 @@
 SQLite reports each statement it runs, with bound values expanded, through the connection's trace callback.
 For psycopg (PostgreSQL), every statement sent to the server is recorded, bound values inlined, with the
 transaction control psycopg sends by itself (BEGIN, COMMIT, ROLLBACK, SAVEPOINT), in the order they were sent.
+For mysqlclient (MariaDB), every query the connection sends (the cursor inlines bound values itself), with COMMIT and
+ROLLBACK, which it sends through the client library's calls rather than as queries.
+Which driver hook runs depends on DATABASE_URL's scheme (a database module of compare/databases names its hook).
 Lines go to the file named by COMPARE_SQL_LOG, one JSON string each. They are buffered and written when the
 process exits (normally, on an uncaught exception, or through os._exit), or when the buffer fills; a process killed
 by a signal loses what it had not written yet.
@@ -71,7 +74,10 @@ def _install():
         import locks
 
         locks.install(sys.modules[__name__])
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("mysql"):
+        _install_mysqlclient()
+    if not url.startswith("postgres"):
         return
     import psycopg
     from psycopg._connection_base import BaseConnection
@@ -83,6 +89,33 @@ def _install():
     # Internal commands psycopg sends by itself: the implicit BEGIN, COMMIT, ROLLBACK, savepoints of
     # conn.transaction(), DECLARE of server-side cursors. Private, but the only place they all pass through.
     BaseConnection._exec_command = _traced_command(BaseConnection._exec_command)
+
+
+def _install_mysqlclient():
+    """MariaDB through mysqlclient: every query of every connection, as sent, and COMMIT / ROLLBACK."""
+    from MySQLdb.connections import Connection
+
+    Connection.query = _traced_query(Connection.query)
+    for name in ("commit", "rollback"):
+        setattr(Connection, name, _traced_call(getattr(Connection, name), name.upper()))
+
+
+def _traced_query(original):
+    def query(self, sql):
+        try:
+            return original(self, sql)
+        finally:
+            _record(sql.decode("utf-8", "replace") if isinstance(sql, bytes | bytearray) else str(sql))
+
+    return query
+
+
+def _traced_call(original, sql):
+    def call(self, *args, **kwargs):
+        _record(sql)
+        return original(self, *args, **kwargs)
+
+    return call
 
 
 def _text(cursor, query, params=None):

@@ -1,5 +1,6 @@
-"""The whole catalog, run for real on SQLite and PostgreSQL: every scenario's documented outcomes hold, every cell
-of the matrix is measured and explained, every schema difference is listed and every listed one is measured."""
+"""The whole catalog, run for real on SQLite, PostgreSQL and MariaDB: every scenario's documented outcomes hold,
+every cell of the matrix is measured and explained, every schema difference is listed and every listed one is
+measured."""
 
 from __future__ import annotations
 
@@ -16,18 +17,19 @@ from pydantic import TypeAdapter
 from compare import jsonschema as report_schema
 from compare import views
 from compare.adapters import ADAPTERS
+from compare.databases import DATABASES
 from compare.model import Catalog
 from compare.scenario import load, names
 
-pytestmark = [pytest.mark.harness, pytest.mark.postgresql]
+pytestmark = [pytest.mark.harness, pytest.mark.postgresql, pytest.mark.mariadb]
 
 REPO = Path(__file__).resolve().parents[2]
-BACKENDS = ("sqlite", "postgresql")
+BACKENDS = tuple(DATABASES)
 
 
 @pytest.fixture(scope="module")
-def catalog(pg_server, tmp_path_factory) -> dict:
-    """One real run of the whole catalog on both backends, as `make compare DB=all` runs it."""
+def catalog(pg_server, mariadb_server, tmp_path_factory) -> dict:
+    """One real run of the whole catalog on every backend, as `make compare DB=all` runs it."""
     out = tmp_path_factory.mktemp("catalog")
     proc = subprocess.run(
         [sys.executable, "-m", "compare", "run", "--db", "all", "--quiet", "--out", str(out)],

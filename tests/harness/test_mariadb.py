@@ -1,16 +1,82 @@
-"""The project's MariaDB server (python -m compare.mariadb), for real: up, status, databases, down."""
+"""MariaDB for real: the project's server (python -m compare.mariadb up, status, down) and the harness on it (one
+scenario, every framework and variant, on a throwaway server)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from compare import mariadb
-from tests.mariadb import data_root, mariadb_cli, unavailable
+from compare import mariadb, runner, views
+from compare.adapters import ADAPTERS
+from compare.backends import BACKENDS
+from compare.databases.mariadb import MariaDB
+from compare.scenario import load
+from tests.mariadb import MariaDBServer, data_root, mariadb_cli, unavailable
 
 pytestmark = [pytest.mark.harness, pytest.mark.mariadb]
+
+
+class RecordingMariaDB(MariaDB):
+    """The real backend, noting the databases it creates (to check that each one is dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: list[str] = []
+
+    def create(self, story_dir: Path, name: str) -> str:
+        url = super().create(story_dir, name)
+        self.created.append(url)
+        return url
+
+
+@pytest.fixture(scope="module")
+def run(mariadb_server: MariaDBServer) -> dict:
+    backend = RecordingMariaDB()
+    catalog, _ = runner.run([load("add_read_count")], list(ADAPTERS), None, [backend])
+    (report,) = catalog.reports
+    return {"report": report, "backend": backend, "after": mariadb.databases(mariadb_server.url, "lab_")}
+
+
+def test_registered_by_name_with_its_capabilities():
+    assert BACKENDS["mariadb"] is MariaDB and MariaDB.title == "MariaDB"
+    assert MariaDB.capabilities() == {
+        "transactional_ddl": False,
+        "native_enums": False,
+        "drop_column_in_place": True,
+        "alter_column_in_place": True,
+    }
+    assert BACKENDS["postgresql"].transactional_ddl and BACKENDS["sqlite"].transactional_ddl
+
+
+def test_the_scenario_runs_as_documented_and_every_database_is_dropped(run: dict):
+    assert run["report"].ok, [(s.framework, s.variant) for s in run["report"].stories if not s.ok]
+    created = {sa.make_url(u).database for u in run["backend"].created}
+    assert len(created) == len(run["report"].stories) and not created & set(run["after"])
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_a_not_null_column_with_no_default_fills_old_rows_with_zero(run: dict, framework: str):
+    """Where SQLite and PostgreSQL refuse the column, MariaDB gives the rows the type's implicit default."""
+    story = run["report"].story(framework, "unsafe", "mariadb")
+    step = story.step("upgrade_change")
+    assert step.ok and {r["read_count"] for r in step.data.rows["posts"]} == {0}
+    column = step.schema.table("posts").column("read_count")
+    assert not column.nullable and column.default is None
+
+
+@pytest.mark.parametrize("framework", list(ADAPTERS))
+def test_the_trace_has_the_ddl_and_the_report_reads_the_capability(run: dict, framework: str):
+    step = run["report"].story(framework, "safe", "mariadb").step("upgrade_change")
+    assert any(s.kind == "ddl" and "read_count" in s.sql for s in step.sql), [s.sql for s in step.sql]
+    # Alembic's sessions COMMIT (and ROLLBACK before the DDL); Django runs it in autocommit, since MySQL cannot roll
+    # DDL back: either way the report asks the database whether the DDL was transactional, not the trace
+    assert views._transactional(step, "mariadb") == "no"
+    column = step.schema.table("posts").column("read_count")
+    assert column.type == "integer" and column.default == "0"
 
 
 def alive(pid: int) -> bool:
