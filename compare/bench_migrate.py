@@ -594,7 +594,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--framework", action="append", choices=list(ADAPTERS), help="repeatable (default: all three)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per tool call (default: 1800)")
     p.add_argument("--out", type=Path, default=REPO / "reports", help="directory for the reports (default: reports/)")
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: write the reports again from a bench-migrate.json (after a template change)",
+    )
     args = p.parse_args(argv)
+    if args.render:
+        try:
+            result = json.loads(args.render.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            p.error(f"--render: cannot read {args.render}: {exc}")
+        for path in write(result, args.out):
+            print(f"wrote {path}")
+        return 0
     chosen = cases
     if args.scenario:
         chosen = [c for c in cases if any(c.name == s or c.scenario == s for s in args.scenario)]
@@ -681,13 +695,83 @@ def table_rows(result: dict) -> list[dict]:
                 "locks_down": locks(down),
                 "kept": "; ".join(v for v in (up and up["values"], down and down["values"]) if v),
                 "old_rows": ", ".join(f"{c}: {v}" for c, v in m["old_rows"].items()),
-                "drift": m["drift_check"] or "",
+                "drift": m.get("drift_check") or "",
                 "error": m["error"] or "",
-                "expected": m["expected"] or "",
+                "expected": m.get("expected") or "",
                 "title": titles.get(m["case"], ""),
             }
         )
     return rows
+
+
+def _by_key(result: dict) -> dict[tuple[str, str, str, int], dict]:
+    return {(m["case"], m["framework"], m["backend"], m["rows"]): m for m in result["measurements"]}
+
+
+def highlights(result: dict) -> list[dict]:
+    """At the largest N, per case: each framework's upgrade and rollback on each backend, in one line each."""
+    n = max(result["rows"])
+    by = _by_key(result)
+    out = []
+    for case in result["cases"]:
+        cells = []
+        for backend in result["backends"]:
+            for fw in result["frameworks"]:
+                m = by.get((case, fw, backend, n))
+                if m is None:
+                    continue
+                up, down = m["upgrade"], m["rollback"]
+                text = "not measured" if not up else _brief(up)
+                if down:
+                    text += f"; rollback {_brief(down)}"
+                if m["ratio"] is not None:
+                    text += f"; x{m['ratio']:.2f} of raw + start-up"
+                cells.append({"framework": fw, "backend": backend, "text": text, "over": _over(m)})
+        if cells:
+            out.append(
+                {"case": case, "title": result.get("titles", {}).get(case, ""), "rows": f"{n:,}", "cells": cells}
+            )
+    return out
+
+
+def _brief(d: dict) -> str:
+    if not d["ok"]:
+        return "fails"
+    how = {"rebuilt (copy and swap)": "rebuilds", "rewritten (new relfilenode)": "rewrites"}.get(d["how"], "in place")
+    return f"{d['wall_seconds']:.2f} s ({how}, DDL {d['ddl_seconds']:.2f} s)"
+
+
+def _over(m: dict) -> bool:
+    return m["ratio"] is not None and m["ratio"] > TARGETS["tool_over_raw_plus_startup"]
+
+
+def target_check(result: dict) -> list[dict]:
+    """Issue 11's first target at the largest N: for add_read_count, does each framework have a shipped (safe) or
+    shown (native) migration within 2x of raw DDL plus the CLI's start-up, on each backend?"""
+    n = max(result["rows"])
+    by = _by_key(result)
+    out = []
+    for backend in result["backends"]:
+        for fw in result["frameworks"]:
+            tried = [
+                (case, by[(case, fw, backend, n)]["ratio"])
+                for case in ("add_read_count:safe", "add_read_count:safe:native")
+                if (case, fw, backend, n) in by and by[(case, fw, backend, n)]["ratio"] is not None
+            ]
+            if not tried:
+                continue
+            best = min(tried, key=lambda t: t[1])
+            out.append(
+                {
+                    "framework": fw,
+                    "backend": backend,
+                    "rows": f"{n:,}",
+                    "tried": ", ".join(f"{c.removeprefix('add_read_count:')} x{r:.2f}" for c, r in tried),
+                    "best": best[0],
+                    "met": best[1] <= TARGETS["tool_over_raw_plus_startup"],
+                }
+            )
+    return out
 
 
 def lock_proof(result: dict) -> list[dict]:
@@ -798,7 +882,12 @@ def _render(name: str, result: dict, autoescape: bool) -> str:
     env = base.environment(autoescape=autoescape)
     env.filters["rowcount"] = lambda n: f"{n:,}"
     return env.get_template(name).render(
-        result=result, rows=table_rows(result), proof=lock_proof(result), charts=charts(result)
+        result=result,
+        rows=table_rows(result),
+        proof=lock_proof(result),
+        charts=charts(result),
+        highlights=highlights(result),
+        targets=target_check(result),
     )
 
 
@@ -810,6 +899,40 @@ def markdown(result: dict) -> str:
 def html(result: dict) -> str:
     """reports/bench-migrate.html: one self-contained page, the scaling charts inline SVG."""
     return _render("bench-migrate.html.j2", result, autoescape=True)
+
+
+def index_summary(path: Path) -> dict | None:
+    """For the catalog's front page, when a bench-migrate.json is beside it: at its largest N, one row per case and
+    one cell per framework x backend (the upgrade's wall time, rebuilt or rewritten, the ratio to raw + start-up).
+    None when there is no such file, or it cannot be read."""
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        n = max(result["rows"])
+    except (OSError, ValueError, KeyError):
+        return None
+    by = _by_key(result)
+    columns = [(fw, b) for b in result["backends"] for fw in result["frameworks"]]
+    rows = []
+    for case in result["cases"]:
+        cells = []
+        for fw, b in columns:
+            m = by.get((case, fw, b, n))
+            up = m and m["upgrade"]
+            if not up:
+                cells.append({"text": "", "over": False})
+                continue
+            text = _brief(up).replace(f", DDL {up['ddl_seconds']:.2f} s", "") if up["ok"] else "fails"
+            cells.append({"text": text + (f" x{m['ratio']:.1f}" if m["ratio"] is not None else ""), "over": _over(m)})
+        if any(c["text"] for c in cells):
+            rows.append({"case": case, "cells": cells})
+    return {
+        "rows": f"{n:,}",
+        "started_at": result["started_at"],
+        "wall_seconds": result["wall_seconds"],
+        "columns": columns,
+        "cases": rows,
+        "targets": target_check(result),
+    }
 
 
 if __name__ == "__main__":

@@ -125,6 +125,14 @@ def test_reports_are_written(result: dict) -> None:
     assert f"[23/23] add_index:meta:concurrently fastapi postgresql N={N:,}:" in result["_stdout"]  # one line each
 
 
+def test_the_reports_can_be_written_again_from_the_json(result: dict, tmp_path: Path) -> None:
+    proc = bench("--render", str(result["_out"] / "bench-migrate.json"), "--out", str(tmp_path), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    again = (tmp_path / "bench-migrate.md").read_text(encoding="utf-8")
+    assert again == (result["_out"] / "bench-migrate.md").read_text(encoding="utf-8")
+    assert "## At 20,000 rows" in again and "| django | sqlite | safe x" in again
+
+
 def test_the_native_way_adds_the_column_in_place_with_the_same_values(result: dict) -> None:
     generated = measurement(result, "add_read_count:safe", "django", "sqlite")
     native = measurement(result, "add_read_count:safe:native", "django", "sqlite")
