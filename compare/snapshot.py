@@ -38,6 +38,8 @@ def normalize_type(type_: sa.types.TypeEngine | str, database: type[databases.Da
         return f"enum {type_.name}"
     if isinstance(type_, sa.DateTime) and not isinstance(type_, sa.types.NullType):
         raw = "TIMESTAMP WITH TIME ZONE" if type_.timezone else "TIMESTAMP"
+        if getattr(type_, "fsp", None):  # MySQL and MariaDB: DATETIME(6) keeps microseconds, DATETIME whole seconds
+            return f"{raw.lower()}({type_.fsp})"
     else:
         raw = database.type_name(type_) if not isinstance(type_, str) else type_.upper()
     raw = raw.strip()
