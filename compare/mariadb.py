@@ -98,10 +98,21 @@ def install() -> list[str]:
         raise MariaDBError(f"MariaDB needs {', '.join(missing)}, and this machine has no apt-get to install them")
     print(f"MariaDB: installing {' '.join(missing)} with apt-get (as root)...", file=sys.stderr, flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (["apt-get", "update", "-qq"], command):
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise MariaDBError(f"`{' '.join(argv)}` failed: {_last_line(proc.stderr or proc.stdout)}")
+    # The package would start the system's own MariaDB service (port 3306): Debian's policy-rc.d says not to,
+    # for the time of the install, unless the machine has a policy of its own.
+    policy = Path("/usr/sbin/policy-rc.d")
+    ours = not policy.exists()
+    if ours:
+        policy.write_text("#!/bin/sh\n# written by python -m compare.mariadb install: no service starts\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        for argv in (["apt-get", "update", "-qq"], command):
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise MariaDBError(f"`{' '.join(argv)}` failed: {_last_line(proc.stderr or proc.stdout)}")
+    finally:
+        if ours:
+            policy.unlink(missing_ok=True)
     return missing
 
 
