@@ -125,3 +125,22 @@ def test_up_status_down_leaves_no_process():
 def test_a_bad_command_is_one_line_and_exit_2():
     proc = mariadb_cli("url", "nosuch", data=mariadb.REPO / "var" / "never-created")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_database_url_is_one_line_and_exit_1():
+    """A DATABASE_URL of the user's own that answers nothing: one line on stderr, within seconds, no traceback."""
+    proc = mariadb_cli(
+        "url",
+        "flask",
+        data=mariadb.REPO / "var" / "never-created",
+        DATABASE_URL="mysql://nobody@localhost/blog?unix_socket=/nonexistent/mariadbd.sock",
+        timeout=30,
+    )
+    assert proc.returncode == 1 and proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("python -m compare.mariadb url: error: cannot connect to mysql://nobody@localhost/blog")
+
+
+def test_status_of_a_server_never_started_says_how_to_start_it():
+    proc = mariadb_cli("status", data=mariadb.REPO / "var" / "never-created")
+    assert proc.returncode == 0 and "not running (make mariadb-up)" in proc.stdout
