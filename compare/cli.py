@@ -270,8 +270,9 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
 
     console, err = make_console(), make_console(stderr=True)
     total = len(runner.plan(scenarios, frameworks, args.variant, backends))
-    if "postgresql" in names:
-        err.print(pg_notice(), highlight=False, soft_wrap=True)
+    for name in names:
+        if notice := server_notice(name):
+            err.print(notice, highlight=False, soft_wrap=True)
     try:
         with render.reserved(args.out), progress_display(err, total, quiet=args.quiet) as on_step:
             catalog, run_dir = runner.run(
@@ -307,13 +308,21 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
     return 0 if catalog.ok else 1
 
 
-def pg_notice() -> str:
-    """What the run does with the project's PostgreSQL server, and how to stop it."""
-    from compare import pg
+def server_notice(backend: str) -> str | None:
+    """What the run does with the project's server for this backend (none for SQLite), and how to stop it."""
+    if backend == "postgresql":
+        from compare import pg as server
 
-    state = "is running" if pg.running_url() else "is not running: the run starts it"
-    data = _rel(pg.data_dir())
-    return f"PostgreSQL: the project's server (data in {data}) {state}; it keeps running afterwards: make pg-down"
+        title, target = "PostgreSQL", "pg-down"
+    elif backend == "mariadb":
+        from compare import mariadb as server
+
+        title, target = "MariaDB", "mariadb-down"
+    else:
+        return None
+    state = "is running" if server.running_url() else "is not running: the run starts it"
+    data = _rel(server.data_dir())
+    return f"{title}: the project's server (data in {data}) {state}; it keeps running afterwards: make {target}"
 
 
 class progress_display:

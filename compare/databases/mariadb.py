@@ -43,12 +43,12 @@ class MariaDB(Database):
             return self._server
 
     def create(self, story_dir: Path, name: str) -> str:
-        from compare.sandbox import SandboxError  # compare.sandbox reads traces with compare.snapshot, which asks us
+        from compare.sandbox import RunFault  # compare.sandbox reads traces with compare.snapshot, which asks us
 
         try:
             return mariadb.create_database(f"lab_{self.run_id}_{name}"[:64], self.server_url(), exist_ok=False)
-        except mariadb.MariaDBError as exc:  # recorded as the story's failed first step, like any sandbox problem
-            raise SandboxError(f"MariaDB: {exc}") from None
+        except mariadb.MariaDBError as exc:  # the server is unreachable or refuses: no story can run, the run stops
+            raise RunFault(f"MariaDB: {exc}") from None
 
     def engine(self, url: str) -> sa.Engine:
         """The harness's own sessions (snapshots, the scenarios' SQL) read || as standard SQL's concatenation, as the
