@@ -11,6 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import pages
@@ -78,6 +79,14 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
             return refused
         return JSONResponse({"detail": "The body is too large"}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
     return await http_exception_handler(request, exc)
+
+
+@app.exception_handler(DataError)
+async def data_error_handler(request: Request, exc: DataError) -> JSONResponse:
+    """422 for a value the database refuses to store as it is (too long for its column on MariaDB, whose TEXT holds
+    64 KiB): the client's value, not a fault of the server. The request's session rolls back as it closes."""
+    detail = f"A value does not fit its database column: {exc.orig}"
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 @app.exception_handler(Exception)

@@ -5,6 +5,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import IntegerConverter
 
@@ -61,6 +62,13 @@ def limit_target():
         abort(414, "The URL is too long")
 
 
+def data_error(error: DataError):
+    """422 for a value the database refuses to store as it is (too long for its column on MariaDB, whose TEXT holds
+    64 KiB): the client's value, not a fault of the server."""
+    db.session.rollback()
+    return {"detail": f"A value does not fit its database column: {error.orig}"}, 422
+
+
 def internal_error(error: InternalServerError):
     """Answer an unexpected error with a fixed message; Flask has already logged the traceback."""
     return {"detail": "Internal Server Error"}, 500
@@ -90,6 +98,7 @@ def create_app(config_class=Config) -> Flask:
     app.before_request(limit_target)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(InternalServerError, internal_error)
+    app.register_error_handler(DataError, data_error)
 
     from app.api import bp as api_bp
 
