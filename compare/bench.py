@@ -34,6 +34,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from compare import warm
+from compare.backends import BACKENDS
 from compare.cli import REPO
 
 # Targets of issue 10, shown next to the measurements (not enforced).
@@ -137,7 +138,7 @@ def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error("--runs must be at least 1")
     modes = [args.tool_mode] if getattr(args, "tool_mode", None) else list(warm.MODES)
     db = getattr(args, "db", None) or "sqlite"
-    dbs = ["sqlite", "postgresql"] if db == "all" else [db]
+    dbs = list(BACKENDS) if db == "all" else [db]
     result: dict = {
         "benchmark": "compare-floor",
         "command": f"python -m compare run --quiet --db {'|'.join(dbs)} (the whole catalog), once per tool mode",
