@@ -348,7 +348,9 @@ def _raw(engine: sa.Engine, statements: list[str], transactional: bool, url: str
     t0 = time.perf_counter()
     try:
         if transactional:
-            with engine.connect() as conn:
+            with engine.connect() as conn:  # timed from the first statement: the connection is not the DDL's
+                conn.exec_driver_sql("SELECT 1").all()
+                t0 = time.perf_counter()
                 for sql in statements:
                     conn.exec_driver_sql(sql)
                 d.ddl_seconds = time.perf_counter() - t0
@@ -357,16 +359,17 @@ def _raw(engine: sa.Engine, statements: list[str], transactional: bool, url: str
                     d.probe = probe(engine)
                 t_commit = time.perf_counter()
                 conn.commit()
-            commit = time.perf_counter() - t_commit
-            d.wall_seconds = d.ddl_seconds + commit
+                d.wall_seconds = d.ddl_seconds + time.perf_counter() - t_commit
             if postgres:
                 _add_locks(d, _raw_held(held, d.wall_seconds))
         else:
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("SELECT 1").all()
                 stop = threading.Event()
                 found: dict = {}
                 watcher = threading.Thread(target=_probe_while, args=(engine, stop, found))
                 watcher.start()
+                t0 = time.perf_counter()
                 try:
                     for sql in statements:
                         conn.exec_driver_sql(sql)
