@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from compare import bench_migrate
 from compare.model import Catalog
 from compare.render import html, markdown
 from compare.scenario import names
@@ -67,17 +68,19 @@ def write_json(catalog: Catalog, path: Path) -> None:
 
 
 def write_all(catalog: Catalog, out: Path) -> list[Path]:
-    """Write compare.json, index.html and compare.md, and each scenario's .html and .md, into `out`.
+    """Write compare.json, index.html and compare.md, and each scenario's .html and .md, into `out`; the index
+    has a section on migrations at scale when `out` holds a bench-migrate.json.
 
     All or nothing: every file is written to a temporary file first, and only when all are written do they replace
     the old ones (a reader never sees half a report, nor a new index beside old pages). Pages of scenarios that this
     run did not measure are removed, so that nothing on disk is older than the index that links to it. Raises
     ReportsError (the old reports left as they were) when the directory cannot be written.
     """
+    scale = bench_migrate.index_summary(out / "bench-migrate.json")  # make bench-migrate's, when it ran here
     pages = {
         "compare.json": json.dumps(catalog.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n",
-        "index.html": html.render_index(catalog),
-        "compare.md": markdown.render_index(catalog),
+        "index.html": html.render_index(catalog, scale),
+        "compare.md": markdown.render_index(catalog, scale),
     }
     for report in catalog.reports:
         pages[f"{report.scenario}.html"] = html.render(report)

@@ -38,9 +38,9 @@ def render(report: Report) -> str:
     return environment().get_template("report.html.j2").render(report=report)
 
 
-def render_index(catalog: Catalog) -> str:
-    """The catalog's front page: the matrix, linking to each scenario's page."""
-    return environment().get_template("index.html.j2").render(catalog=catalog)
+def render_index(catalog: Catalog, scale: dict | None = None) -> str:
+    """The catalog's front page: the matrix, linking to each scenario's page (and bench-migrate's summary, `scale`)."""
+    return environment().get_template("index.html.j2").render(catalog=catalog, scale=scale)
 
 
 @cache

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from compare import scale
+from compare import bench_migrate, scale
 from tests.postgres import PgServer
 
 pytestmark = [pytest.mark.harness, pytest.mark.postgresql]
@@ -190,3 +190,20 @@ def test_the_scale_snapshot_ignores_row_order_and_sees_one_changed_value(
         conn.exec_driver_sql("UPDATE posts SET title = 'c' WHERE id = 2")
     assert scale.same_values(first, scale.scale_snapshot(engine, ["posts"]), "posts") == ["title"]
     engine.dispose()
+
+
+def test_the_main_report_has_a_section_when_the_bench_ran(result: dict, tmp_path: Path) -> None:
+    """The catalog's index.html and compare.md summarize a bench-migrate.json found in the same reports directory."""
+    (tmp_path / "bench-migrate.json").write_bytes((result["_out"] / "bench-migrate.json").read_bytes())
+    proc = subprocess.run(
+        [sys.executable, "-m", "compare", "run", "--scenario", "add_read_count", "--variant", "safe",
+         "--framework", "flask", "--quiet", "--out", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert 'id="bench-migrate"' in index and 'href="bench-migrate.html"' in index
+    assert "add_index:field" in index and f"{N:,} posts" in index
+    md = (tmp_path / "compare.md").read_text(encoding="utf-8")
+    assert "## Migrations at scale" in md and "| add_read_count:safe |" in md
+    assert bench_migrate.index_summary(tmp_path / "absent.json") is None
