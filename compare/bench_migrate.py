@@ -166,6 +166,7 @@ class Direction:
     blocks_writer_seconds: float = 0.0
     probe: dict | None = None  # raw DDL on PostgreSQL: a real reader and writer on other connections
     values: str = ""  # what the check of the data found
+    slowest: str = ""  # the statement the tool spent most time in, of any kind (a PRAGMA foreign_key_check...)
 
 
 @dataclass
@@ -284,6 +285,10 @@ def _direction(runner, step: Step, previous: Step | None, before: dict, after: d
     )
     d.ddl_seconds = round(sum(scale.ddl_seconds(c) for c in calls), 4)
     d.ddl_statements = sum(1 for c in calls for t in c.statements if t.kind == "ddl")
+    timed = [t for c in calls for t in c.statements if t.kind != "tx"]
+    if timed:
+        top = max(timed, key=lambda t: t.seconds)
+        d.slowest = f"{' '.join(top.sql.split())[:90]} ({top.seconds:.3f} s)"
     peaks = [c.maxrss_kb for c in calls if c.maxrss_kb]
     d.peak_memory_mb = round(max(peaks) / 1024, 1) if peaks else None
     rebuilt, rewritten = views.rebuilt_tables(step), views.rewritten_tables(previous, step)
@@ -680,6 +685,7 @@ def table_rows(result: dict) -> list[dict]:
                 "upgrade_cpu": f"{up['cpu_seconds']:.2f} s" if up and up["cpu_seconds"] is not None else "",
                 "upgrade_ddl": f"{up['ddl_seconds']:.3f} s" if up else "",
                 "upgrade_how": up["how"] if up else "",
+                "slowest": (up or {}).get("slowest", ""),
                 "rollback": cell(down),
                 "rollback_ddl": f"{down['ddl_seconds']:.3f} s" if down else "",
                 "rollback_how": down["how"] if down else "",

@@ -71,6 +71,7 @@ def test_every_story_is_measured_to_the_end_and_keeps_the_rows(result: dict) -> 
         assert m["upgrade"]["peak_memory_mb"] > 0
         assert m["startup_seconds"] > 0 and m["ratio"] is not None
         assert m["drift_check"] == "no drift", m
+        assert m["upgrade"]["slowest"].endswith(" s)")  # the statement it spent most time in, with that time
 
 
 def test_old_rows_get_the_database_default(result: dict) -> None:
