@@ -11,7 +11,6 @@ Errors are one line on stderr and exit 1.
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import os
 import shutil
@@ -26,6 +25,7 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
+from compare import servercli
 from compare.adapters import ADAPTERS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -360,26 +360,6 @@ def cmd_reset(args) -> int:
     return 0
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m compare.mariadb", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("install", help="install the server and the driver's build dependencies (apt-get, as root)")
-    sub.add_parser("up", help="start the server (if needed) and print its URL and each app's DATABASE_URL")
-    sub.add_parser("down", help="stop the server and wait until its process is gone")
-    sub.add_parser("status", help="is the server running, and at which URL")
-    for name, text in (
-        ("url", "print an app's DATABASE_URL, starting the server and creating the database if needed"),
-        ("reset", "drop and recreate an app's database"),
-    ):
-        sub.add_parser(name, help=text).add_argument("framework", choices=FRAMEWORKS)
-    return parser
-
-
 COMMANDS = {
     "install": cmd_install,
     "up": cmd_up,
@@ -392,13 +372,8 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; errors are one line on stderr and exit 1."""
-    args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except Exception as exc:  # one line, never a traceback
-        text = str(exc) if isinstance(exc, MariaDBError) else f"{type(exc).__name__}: {_one_line(exc)}"
-        print(f"python -m compare.mariadb {args.command}: error: {text}", file=sys.stderr)
-        return 1
+    description = __doc__.split("\n\n")[0]
+    return servercli.main("python -m compare.mariadb", description, COMMANDS, FRAMEWORKS, MariaDBError, _one_line, argv)
 
 
 if __name__ == "__main__":

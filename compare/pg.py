@@ -8,7 +8,6 @@ Errors are one line on stderr and exit 1, within seconds: connections time out, 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import subprocess
@@ -20,6 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
+from compare import servercli
 from compare.adapters import ADAPTERS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -297,37 +297,13 @@ def cmd_reset(args) -> int:
     return 0
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m compare.pg", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("up", help="start the server (if needed) and print its URL and each app's DATABASE_URL")
-    sub.add_parser("down", help="stop the server")
-    sub.add_parser("status", help="is the server running, and at which URL")
-    for name, text in (
-        ("url", "print an app's DATABASE_URL, starting the server and creating the database if needed"),
-        ("reset", "drop and recreate an app's database"),
-    ):
-        sub.add_parser(name, help=text).add_argument("framework", choices=FRAMEWORKS)
-    return parser
-
-
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "url": cmd_url, "reset": cmd_reset}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; errors are one line on stderr and exit 1."""
-    args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except Exception as exc:  # one line, never a traceback: PgError says what to do, anything else what broke
-        text = str(exc) if isinstance(exc, PgError) else f"{type(exc).__name__}: {_one_line(exc)}"
-        print(f"python -m compare.pg {args.command}: error: {text}", file=sys.stderr)
-        return 1
+    description = __doc__.split("\n\n")[0]
+    return servercli.main("python -m compare.pg", description, COMMANDS, FRAMEWORKS, PgError, _one_line, argv)
 
 
 if __name__ == "__main__":
