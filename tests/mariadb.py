@@ -21,9 +21,9 @@ from typing import NoReturn
 import pytest
 
 from compare import mariadb
+from tests.postgres import IN_CI
 
 REPO = Path(__file__).resolve().parents[1]
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 HOW_TO_ENABLE = (
     "the mariadb tests need Debian's mariadb-server and the mysqlclient driver (`make mariadb-driver`, as root it "
     "installs them); with CI=true they fail instead of skipping"

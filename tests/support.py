@@ -284,3 +284,19 @@ def known_contract_difference(test: str, server: LiveServer) -> dict | None:
         ),
         None,
     )
+
+
+def recording(database: type) -> type:
+    """The real database class of the harness, noting the URL of every database it creates (to check the drops)."""
+
+    class Recording(database):
+        def __init__(self) -> None:
+            super().__init__()
+            self.created: list[str] = []
+
+        def create(self, story_dir: Path, name: str) -> str:
+            url = super().create(story_dir, name)
+            self.created.append(url)
+            return url
+
+    return Recording

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,21 +15,12 @@ from compare.backends import BACKENDS
 from compare.databases.mariadb import MariaDB
 from compare.scenario import load
 from tests.mariadb import MariaDBServer, data_root, mariadb_cli, unavailable
+from tests.support import recording
 
 pytestmark = [pytest.mark.harness, pytest.mark.mariadb]
 
 
-class RecordingMariaDB(MariaDB):
-    """The real backend, noting the databases it creates (to check that each one is dropped)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.created: list[str] = []
-
-    def create(self, story_dir: Path, name: str) -> str:
-        url = super().create(story_dir, name)
-        self.created.append(url)
-        return url
+RecordingMariaDB = recording(MariaDB)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from compare.model import Report
 from compare.sandbox import RunFault
 from compare.scenario import load
 from tests.postgres import PgServer
+from tests.support import recording
 
 pytestmark = [pytest.mark.harness, pytest.mark.postgresql]
 
@@ -21,17 +22,7 @@ FRAMEWORKS = list(ADAPTERS)
 SCENARIO = load("add_read_count")
 
 
-class RecordingBackend(PostgresBackend):
-    """The real backend, noting the databases it creates (to check that each one is dropped)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.created: list[str] = []
-
-    def create(self, story_dir: Path, name: str) -> str:
-        url = super().create(story_dir, name)
-        self.created.append(url)
-        return url
+RecordingBackend = recording(PostgresBackend)
 
 
 @pytest.fixture(scope="module")
