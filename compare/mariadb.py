@@ -310,13 +310,6 @@ def _last_line(text: str, first: bool = False) -> str:
 # --- command line ---------------------------------------------------------------------------------------
 
 
-def _where(data: Path) -> str:
-    try:
-        return str(data.relative_to(Path.cwd()))
-    except ValueError:
-        return str(data)
-
-
 def cmd_install(args) -> int:
     installed = install()
     print(
@@ -327,47 +320,7 @@ def cmd_install(args) -> int:
     return 0
 
 
-def cmd_up(args) -> int:
-    was_running = running_url() is not None
-    url = ensure_server()
-    state = "already running" if was_running else "started"
-    print(f"MariaDB {server_version(url)} {state}, data in {_where(data_dir())} (stop it: make mariadb-down)")
-    print(f"server:    {url}")
-    for fw in FRAMEWORKS:
-        print(f"{fw + ':':<10} DATABASE_URL={create_database(app_database(fw), url)}")
-    return 0
-
-
-def cmd_down(args) -> int:
-    stopped = stop_server()
-    print(f"MariaDB in {_where(data_dir())} " + ("stopped" if stopped else "was not running"))
-    return 0
-
-
-def cmd_status(args) -> int:
-    url, where = running_url(), _where(data_dir())
-    print(f"MariaDB in {where}: running at {url}" if url else f"MariaDB in {where}: not running (make mariadb-up)")
-    return 0
-
-
-def cmd_url(args) -> int:
-    print(app_url(args.framework))
-    return 0
-
-
-def cmd_reset(args) -> int:
-    print(f"{args.framework}: dropped and recreated {reset_app(args.framework)}")
-    return 0
-
-
-COMMANDS = {
-    "install": cmd_install,
-    "up": cmd_up,
-    "down": cmd_down,
-    "status": cmd_status,
-    "url": cmd_url,
-    "reset": cmd_reset,
-}
+COMMANDS = {"install": cmd_install, **servercli.commands(sys.modules[__name__], "MariaDB", "mariadb")}
 
 
 def main(argv: list[str] | None = None) -> int:

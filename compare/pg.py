@@ -255,49 +255,7 @@ def _one_line(exc: BaseException) -> str:
 # --- command line ---------------------------------------------------------------------------------------
 
 
-def _where(pgdata: Path) -> str:
-    try:
-        return str(pgdata.relative_to(Path.cwd()))
-    except ValueError:
-        return str(pgdata)
-
-
-def cmd_up(args) -> int:
-    was_running = running_url() is not None
-    admin = ensure_server()
-    state = "already running" if was_running else "started"
-    print(f"PostgreSQL {server_version(admin)} {state}, data in {_where(data_dir())} (stop it: make pg-down)")
-    print(f"server:    {admin}")
-    for fw in FRAMEWORKS:
-        print(f"{fw + ':':<10} DATABASE_URL={create_database(app_database(fw), admin)}")
-    return 0
-
-
-def cmd_down(args) -> int:
-    stopped = stop_server()
-    print(f"PostgreSQL in {_where(data_dir())} " + ("stopped" if stopped else "was not running"))
-    return 0
-
-
-def cmd_status(args) -> int:
-    url = running_url()
-    where = _where(data_dir())
-    print(f"PostgreSQL in {where}: running at {url}" if url else f"PostgreSQL in {where}: not running (make pg-up)")
-    return 0
-
-
-def cmd_url(args) -> int:
-    print(app_url(args.framework))
-    return 0
-
-
-def cmd_reset(args) -> int:
-    url = reset_app(args.framework)
-    print(f"{args.framework}: dropped and recreated {_shown(url)}")
-    return 0
-
-
-COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "url": cmd_url, "reset": cmd_reset}
+COMMANDS = servercli.commands(sys.modules[__name__], "PostgreSQL", "pg", shown=_shown)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """The command line the project's database servers share: python -m compare.{pg,mariadb} up|down|status|url|reset.
 
-Each server module (compare.pg, compare.mariadb) gives its commands as functions of the parsed arguments and the
-exception type that carries its own one-line errors.
+Each server module (compare.pg, compare.mariadb) has the same functions (running_url, ensure_server, stop_server,
+server_version, data_dir, create_database, app_database, app_url, reset_app, FRAMEWORKS); `commands` makes the
+shared commands from them, and the module adds its own (MariaDB's install) and the exception type of its errors.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -21,6 +24,50 @@ HELP = {
     "reset": "drop and recreate an app's database",
 }
 PER_APP = ("url", "reset")  # the commands that take a framework
+
+
+def where(path: Path) -> str:
+    """A path relative to the working directory when it lies below it, else as it is."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def commands(server: ModuleType, title: str, make: str, shown: Callable[[str], str] = str) -> dict[str, Command]:
+    """up, down, status, url and reset for a server module; `make` is the prefix of its make targets (pg, mariadb),
+    `shown` how a URL is printed (a password masked)."""
+
+    def up(args: argparse.Namespace) -> int:
+        was_running = server.running_url() is not None
+        url = server.ensure_server()
+        state = "already running" if was_running else "started"
+        data = where(server.data_dir())
+        print(f"{title} {server.server_version(url)} {state}, data in {data} (stop it: make {make}-down)")
+        print(f"server:    {url}")
+        for fw in server.FRAMEWORKS:
+            print(f"{fw + ':':<10} DATABASE_URL={server.create_database(server.app_database(fw), url)}")
+        return 0
+
+    def down(args: argparse.Namespace) -> int:
+        stopped = server.stop_server()
+        print(f"{title} in {where(server.data_dir())} " + ("stopped" if stopped else "was not running"))
+        return 0
+
+    def status(args: argparse.Namespace) -> int:
+        url, data = server.running_url(), where(server.data_dir())
+        print(f"{title} in {data}: running at {url}" if url else f"{title} in {data}: not running (make {make}-up)")
+        return 0
+
+    def url(args: argparse.Namespace) -> int:
+        print(server.app_url(args.framework))
+        return 0
+
+    def reset(args: argparse.Namespace) -> int:
+        print(f"{args.framework}: dropped and recreated {shown(server.reset_app(args.framework))}")
+        return 0
+
+    return {"up": up, "down": down, "status": status, "url": url, "reset": reset}
 
 
 class _Parser(argparse.ArgumentParser):
