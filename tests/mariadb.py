@@ -8,10 +8,8 @@ them. tests/conftest.py provides it.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from typing import NoReturn
 import pytest
 
 from compare import mariadb
-from tests.support import missing
+from tests.support import missing, server_cli
 
 REPO = Path(__file__).resolve().parents[1]
 HOW_TO_ENABLE = (
@@ -30,22 +28,9 @@ HOW_TO_ENABLE = (
 )
 
 
-def mariadb_env(data: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(COMPARE_MARIADB_DATA=str(data), **extra)
-    return env
-
-
 def mariadb_cli(*args: str, data: Path, timeout: float = 120, **extra_env: str) -> subprocess.CompletedProcess:
     """Run `python -m compare.mariadb ARGS` for real, on the server whose data is in `data`."""
-    return subprocess.run(
-        [sys.executable, "-m", "compare.mariadb", *args],
-        cwd=REPO,
-        env=mariadb_env(data, **extra_env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return server_cli("mariadb", "COMPARE_MARIADB_DATA", *args, data=data, timeout=timeout, **extra_env)
 
 
 def unavailable(reason: str) -> NoReturn:

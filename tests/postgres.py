@@ -6,9 +6,7 @@ that need it fail in CI (CI=true) and skip elsewhere, saying how to enable them.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,32 +15,17 @@ from typing import NoReturn
 import pytest
 
 from compare import pg
-from tests.support import missing
+from tests.support import missing, server_cli
 
-REPO = Path(__file__).resolve().parents[1]
 HOW_TO_ENABLE = (
     "the postgresql tests need the pgserver package (`make venv`) and a machine where `make pg-up` works; "
     "with CI=true they fail instead of skipping"
 )
 
 
-def pg_env(data: Path, **extra: str) -> dict[str, str]:
-    """The environment for a compare.pg call on the server whose data is in `data` (no DATABASE_URL of yours)."""
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(COMPARE_PG_DATA=str(data), **extra)
-    return env
-
-
 def pg_cli(*args: str, data: Path, timeout: float = 120, **extra_env: str) -> subprocess.CompletedProcess:
     """Run `python -m compare.pg ARGS` for real, on the server whose data is in `data`."""
-    return subprocess.run(
-        [sys.executable, "-m", "compare.pg", *args],
-        cwd=REPO,
-        env=pg_env(data, **extra_env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return server_cli("pg", "COMPARE_PG_DATA", *args, data=data, timeout=timeout, **extra_env)
 
 
 def unavailable(reason: str) -> NoReturn:

@@ -4,6 +4,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import tomllib
 from datetime import UTC, datetime
@@ -24,6 +25,23 @@ def missing(message: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"{message} (CI must run every test)", pytrace=False)
     pytest.skip(message)
+
+
+def server_cli(
+    module: str, data_var: str, *args: str, data: Path, timeout: float = 120, **extra_env: str
+) -> subprocess.CompletedProcess:
+    """Run `python -m compare.MODULE ARGS` for real, on the project server whose data is in `data` (its directory
+    variable `data_var`), without a DATABASE_URL of yours."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update({data_var: str(data)}, **extra_env)
+    return subprocess.run(
+        [sys.executable, "-m", f"compare.{module}", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 TOKEN = "contract-suite-token"
