@@ -17,6 +17,7 @@ from compare.backends import BACKENDS
 from compare.model import Step, Story
 from compare.render import terminal
 from compare.sandbox import RunFault
+from compare.servercli import where
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -291,7 +292,7 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
     except runner.Interrupted as exc:
         print(
             f"{parser.prog}: interrupted: {exc}; tool processes stopped, sandboxes and databases removed; "
-            f"no report written ({_rel(args.out)} is as it was)",
+            f"no report written ({where(args.out)} is as it was)",
             file=sys.stderr,
         )
         return 130
@@ -302,7 +303,7 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     verdict = "every step and check as expected" if catalog.ok else "some steps or checks did not go as expected"
-    console.print(f"Result: {verdict}. Reports: " + ", ".join(_rel(p) for p in paths), soft_wrap=True)
+    console.print(f"Result: {verdict}. Reports: " + ", ".join(where(p) for p in paths), soft_wrap=True)
     if args.keep_sandbox:
         console.print(f"Sandboxes kept in {run_dir}", soft_wrap=True)
     return 0 if catalog.ok else 1
@@ -321,7 +322,7 @@ def server_notice(backend: str) -> str | None:
     else:
         return None
     state = "is running" if server.running_url() else "is not running: the run starts it"
-    data = _rel(server.data_dir())
+    data = where(server.data_dir())
     return f"{title}: the project's server (data in {data}) {state}; it keeps running afterwards: make {target}"
 
 
@@ -370,13 +371,6 @@ class progress_display:
                 highlight=False,
                 soft_wrap=True,
             )
-
-
-def _rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ PER_APP = ("url", "reset")  # the commands that take a framework
 def where(path: Path) -> str:
     """A path relative to the working directory when it lies below it, else as it is."""
     try:
-        return str(path.relative_to(Path.cwd()))
+        return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 
