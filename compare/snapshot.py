@@ -194,6 +194,8 @@ def _values(values: Iterable) -> str:
 
 def _short(value) -> str:
     text = str(value)
+    if not text.strip():  # an empty or blank string would not show: quote it
+        return repr(text)
     return text if len(text) <= 24 else text[:21] + "..."
 
 

@@ -533,7 +533,11 @@ def outcome(story: Story) -> Cell:
     if _rebuild_note(story):
         return Cell("rebuild", _rebuild_note(story).lstrip("; "), story)
     ddl = sum(1 for q in change.sql if q.kind == "ddl") if change else 0
-    return Cell("works", f"{ddl} DDL statement{'s' if ddl != 1 else ''}, in place", story)
+    # what the existing rows got in a new column (MariaDB's implicit '' for a NOT NULL column, say)
+    added = [change_text(c) for c in (change.data_changes if change else []) if c.change == "added" and c.column]
+    return Cell(
+        "works", f"{ddl} DDL statement{'s' if ddl != 1 else ''}, in place" + "".join(f"; {a}" for a in added[:2]), story
+    )
 
 
 _PREFIXES = re.compile(r"^(exit code -?\d+: )?([\w.]+(Error|Exception|Exit): )*(\([\w.]+\) )?")
