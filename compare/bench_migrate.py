@@ -178,7 +178,10 @@ class Measurement:
     seconds: float = 0.0
     error: str | None = None  # an outcome the scenario does not document: the bench exits 1
     expected: str | None = None  # a step failed as the scenario documents (its reason)
-    startup_seconds: float | None = None  # the same upgrade with nothing to do
+    startup_seconds: float | None = None  # the same upgrade with nothing to do, in the bench's tool mode
+    # the same no-op in a fresh interpreter, imports included: the start-up a user's shell pays (compare.warm's plain
+    # mode); measured once per framework, backend and N, on its first case
+    plain_startup_seconds: float | None = None
     upgrade: Direction | None = None
     rollback: Direction | None = None
     raw_up: Direction | None = None
@@ -193,9 +196,28 @@ class Measurement:
             return None
         return round(self.upgrade.wall_seconds / (self.raw_up.wall_seconds + self.startup_seconds), 2)
 
+    @property
+    def ratio_typed(self) -> float | None:
+        """The same ratio with the start-up a user pays: the upgrade's own work (its wall time less the no-op's, both
+        measured in the bench's mode) plus a fresh interpreter's no-op, against raw DDL plus that no-op."""
+        if self.ratio is None or not self.plain_startup_seconds:
+            return None
+        own = max(self.upgrade.wall_seconds - self.startup_seconds, 0.0)
+        plain = self.plain_startup_seconds
+        return round((own + plain) / (self.raw_up.wall_seconds + plain), 2)
 
-def measure(case: Case, framework: str, backend: Backend, rows: int, run_dir: Path, timeout: float) -> Measurement:
-    """Run one case for one framework, backend and N; every figure measured in this call."""
+
+def measure(
+    case: Case,
+    framework: str,
+    backend: Backend,
+    rows: int,
+    run_dir: Path,
+    timeout: float,
+    plain_startup: dict[tuple[str, str, int], float] | None = None,
+) -> Measurement:
+    """Run one case for one framework, backend and N; every figure measured in this call, but the plain start-up,
+    measured here when `plain_startup` does not hold it yet for this framework, backend and N."""
     sc = case.load()
     adapter = ADAPTERS[framework]
     m = Measurement(case.name, framework, backend.name, rows)
@@ -242,6 +264,7 @@ def measure(case: Case, framework: str, backend: Backend, rows: int, run_dir: Pa
                 if step.ok:
                     noop = runner.sandbox.run(adapter.upgrade_command())
                     m.startup_seconds = noop.call.seconds
+                    m.plain_startup_seconds = _plain_startup(runner, plain_startup, noop.call)
             else:
                 m.rollback = d
                 d.values = _compare(before, after, "rollback")
@@ -257,6 +280,20 @@ def measure(case: Case, framework: str, backend: Backend, rows: int, run_dir: Pa
         shutil.rmtree(runner.dir, ignore_errors=True)  # a sandbox's database can be hundreds of MB at 1M rows
         m.seconds = round(time.perf_counter() - t0, 3)
     return m
+
+
+def _plain_startup(runner: StoryRunner, cache: dict | None, noop) -> float | None:
+    """The no-op upgrade in a fresh interpreter, as a user's shell runs it (the warm server pre-pays the imports)."""
+    if noop.process == "plain":
+        return noop.seconds
+    key = (runner.adapter.name, runner.backend.name, runner.rows)
+    cache = {} if cache is None else cache
+    if key not in cache:
+        plain = runner.sandbox.run(runner.adapter.upgrade_command(), tool_mode="plain")
+        if plain.call.exit_code != 0 or plain.call.process != "plain":
+            return None
+        cache[key] = plain.call.seconds
+    return cache[key]
 
 
 def _state(runner: StoryRunner) -> dict:
@@ -480,11 +517,12 @@ def run(
     os.environ["COMPARE_LOCKS"] = "1"  # every tool call records its statement times, locks and peak memory
     plan = [(c, fw, b, n) for n in sizes for b in backends for c in cases for fw in frameworks if c.runs(fw, b)]
     made = {b: BACKENDS[b]() for b in backends}
+    plain_startup: dict[tuple[str, str, int], float] = {}
     out: list[Measurement] = []
     t0 = time.perf_counter()
     try:
         for i, (case, fw, b, n) in enumerate(plan, 1):
-            m = measure(case, fw, made[b], n, run_dir, timeout)
+            m = measure(case, fw, made[b], n, run_dir, timeout, plain_startup)
             out.append(m)
             progress(f"[{i}/{len(plan)}] {_line(m)}")
     finally:
@@ -516,7 +554,7 @@ def run(
             **{k: v for b in made.values() for k, v in b.versions().items()},
             **warm.environment(),
         },
-        "measurements": [asdict(m) | {"ratio": m.ratio} for m in out],
+        "measurements": [asdict(m) | {"ratio": m.ratio, "ratio_typed": m.ratio_typed} for m in out],
     }
 
 
@@ -530,7 +568,7 @@ def _line(m: Measurement) -> str:
             parts.append(
                 f"{name} {d.wall_seconds:.2f} s (DDL {d.ddl_seconds:.2f} s, {d.how})" if d.ok else f"{name} failed"
             )
-    ratio = f", x{m.ratio} of raw + start-up" if m.ratio else ""
+    ratio = f", x{m.ratio} of raw + start-up (x{m.ratio_typed} with a fresh interpreter's)" if m.ratio else ""
     note = f" [{m.error}]" if m.error else f" [{m.expected[:100]}]" if m.expected else ""
     return f"{head} {'; '.join(parts)}{ratio}{note}"
 
@@ -690,10 +728,13 @@ def table_rows(result: dict) -> list[dict]:
                 "rollback_ddl": f"{down['ddl_seconds']:.3f} s" if down else "",
                 "rollback_how": down["how"] if down else "",
                 "startup": f"{m['startup_seconds']:.2f} s" if m["startup_seconds"] else "",
+                "startup_plain": f"{m['plain_startup_seconds']:.2f} s" if m.get("plain_startup_seconds") else "",
                 "raw_up": cell(raw_up),
                 "raw_down": cell(m["raw_down"]),
                 "ratio": f"x{m['ratio']:.2f}" if m["ratio"] is not None else "",
                 "within_target": m["ratio"] is not None and m["ratio"] <= TARGETS["tool_over_raw_plus_startup"],
+                "ratio_typed": f"x{m['ratio_typed']:.2f}" if m.get("ratio_typed") is not None else "",
+                "typed_within_target": _within(m.get("ratio_typed")),
                 "file": (
                     f"{_size(up['file_bytes_before'])} -> {_size(up['file_bytes_after'])}"
                     if up and up["file_bytes_before"]
@@ -735,6 +776,8 @@ def highlights(result: dict) -> list[dict]:
                     text += f"; rollback {_brief(down)}"
                 if m["ratio"] is not None:
                     text += f"; x{m['ratio']:.2f} of raw + start-up"
+                if m.get("ratio_typed") is not None:
+                    text += f" (x{m['ratio_typed']:.2f} with a fresh interpreter's)"
                 cells.append({"framework": fw, "backend": backend, "text": text, "over": _over(m)})
         if cells:
             out.append(
@@ -750,37 +793,54 @@ def _brief(d: dict) -> str:
     return f"{d['wall_seconds']:.2f} s ({how}, DDL {d['ddl_seconds']:.2f} s)"
 
 
+def _within(ratio: float | None) -> bool:
+    return ratio is not None and ratio <= TARGETS["tool_over_raw_plus_startup"]
+
+
 def _over(m: dict) -> bool:
-    return m["ratio"] is not None and m["ratio"] > TARGETS["tool_over_raw_plus_startup"]
+    return m["ratio"] is not None and not _within(m["ratio"])
 
 
 def target_check(result: dict) -> list[dict]:
     """Issue 11's first target at the largest N: for add_read_count, does each framework have a shipped (safe) or
-    shown (native) migration within 2x of raw DDL plus the CLI's start-up, on each backend?"""
+    shown (native) migration within 2x of raw DDL plus the CLI's start-up, on each backend? Judged twice: with the
+    start-up of the bench's tool processes (warm: the imports pre-paid) and with a fresh interpreter's, the one a
+    user's shell pays."""
     n = max(result["rows"])
     by = _by_key(result)
     out = []
     for backend in result["backends"]:
         for fw in result["frameworks"]:
             tried = [
-                (case, by[(case, fw, backend, n)]["ratio"])
+                (case, m["ratio"], m.get("ratio_typed"))
                 for case in ("add_read_count:safe", "add_read_count:safe:native")
-                if (case, fw, backend, n) in by and by[(case, fw, backend, n)]["ratio"] is not None
+                if (m := by.get((case, fw, backend, n))) and m["ratio"] is not None
             ]
             if not tried:
                 continue
-            best = min(tried, key=lambda t: t[1])
+            warm_best, typed_best = _best(tried, 1), _best(tried, 2)
             out.append(
                 {
                     "framework": fw,
                     "backend": backend,
                     "rows": f"{n:,}",
-                    "tried": ", ".join(f"{c.removeprefix('add_read_count:')} x{r:.2f}" for c, r in tried),
-                    "best": best[0],
-                    "met": best[1] <= TARGETS["tool_over_raw_plus_startup"],
+                    "tried": ", ".join(
+                        f"{c.removeprefix('add_read_count:')} x{r:.2f}" + (f" (x{t:.2f})" if t is not None else "")
+                        for c, r, t in tried
+                    ),
+                    "best": warm_best[0],
+                    "met": _within(warm_best[1]),
+                    "typed_best": typed_best[0] if typed_best else "",
+                    "typed_met": typed_best is not None and _within(typed_best[1]),
                 }
             )
     return out
+
+
+def _best(tried: list[tuple], i: int) -> tuple[str, float] | None:
+    """The case with the lowest ratio in column i of (case, ratio, ratio with a fresh start-up) rows."""
+    found = [(t[0].removeprefix("add_read_count:"), t[i]) for t in tried if t[i] is not None]
+    return min(found, key=lambda t: t[1]) if found else None
 
 
 def lock_proof(result: dict) -> list[dict]:

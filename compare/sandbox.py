@@ -163,11 +163,12 @@ class Sandbox:
     def read(self, paths: list[str]) -> list[File]:
         return [File(p, (self.app / p).read_text(encoding="utf-8")) for p in sorted(paths)]
 
-    def run(self, argv: list[str]) -> Result:
+    def run(self, argv: list[str], tool_mode: str | None = None) -> Result:
         """Run one real tool command in the app copy, with a timeout; record its SQL and the files it wrote.
 
-        The tool runs as a fresh interpreter or forked from the warm server (compare.warm); either way with the
-        same argv, cwd, environment and stdin, in its own session, killed with its process group at the timeout.
+        The tool runs as a fresh interpreter or forked from the warm server (compare.warm; `tool_mode` overrides the
+        run's mode for this call); either way with the same argv, cwd, environment and stdin, in its own session,
+        killed with its process group at the timeout.
         """
         self._calls += 1
         sql_log = self.root / f"sql-{self._calls:02d}.jsonl"
@@ -175,7 +176,7 @@ class Sandbox:
         self.check_unlocked()
         before = self.files()
         start = time.perf_counter()
-        done = warm.call([str(BIN / argv[0]), *argv[1:]], self.app, self.env(sql_log), self.timeout)
+        done = warm.call([str(BIN / argv[0]), *argv[1:]], self.app, self.env(sql_log), self.timeout, tool_mode)
         seconds, waited = done.seconds, time.perf_counter() - start
         error = f"timed out after {self.timeout:g} s" if done.timed_out else None
         if done.code:

@@ -70,6 +70,7 @@ def test_every_story_is_measured_to_the_end_and_keeps_the_rows(result: dict) -> 
         assert m["upgrade"]["ddl_statements"] >= 1
         assert m["upgrade"]["peak_memory_mb"] > 0
         assert m["startup_seconds"] > 0 and m["ratio"] is not None
+        assert m["plain_startup_seconds"] > 0 and m["ratio_typed"] is not None  # a fresh interpreter's no-op
         assert m["drift_check"] == "no drift", m
         assert m["upgrade"]["slowest"].endswith(" s)")  # the statement it spent most time in, with that time
 
