@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import re
@@ -61,16 +62,21 @@ def normalize_default(default: str | None) -> str | None:
     return value
 
 
+# reflected tables by their database's schema_key: the catalog's stories pass through the same few schemas again and
+# again, and reflecting one costs milliseconds of the harness's CPU (shared by every story's thread)
+_REFLECTED: dict[tuple, list[Table]] = {}
+
+
 def schema_snapshot(engine: sa.Engine, bookkeeping: Iterable[str], version_sql: str) -> Schema:
     """Tables, columns, keys, unique sets and indexes of the live database, bookkeeping tables apart."""
     bookkeeping = set(bookkeeping)
     with engine.connect() as conn:
         inspector = sa.inspect(conn)
-        tables = [_table(conn, inspector, name) for name in sorted(inspector.get_table_names())]
+        database = databases.for_dialect(conn.dialect.name)
+        tables = _reflect(conn, inspector, database)
         version: list[str] = []
         if any(t.name in bookkeeping for t in tables):
             version = [str(row[0]) for row in conn.execute(sa.text(version_sql))]
-        database = databases.for_dialect(conn.dialect.name)
         enums, storage = database.enums(conn, inspector), database.storage(conn)
     return Schema(
         tables=[t for t in tables if t.name not in bookkeeping],
@@ -79,6 +85,17 @@ def schema_snapshot(engine: sa.Engine, bookkeeping: Iterable[str], version_sql: 
         enums=sorted(enums),
         storage={t.name: storage[t.name] for t in tables if t.name in storage and t.name not in bookkeeping},
     )
+
+
+def _reflect(conn: sa.Connection, inspector: sa.Inspector, database: type[databases.Database]) -> list[Table]:
+    schema = database.schema_key(conn)
+    key = None if schema is None else (database.name, *schema)
+    found = _REFLECTED.get(key) if key is not None else None
+    if found is None:
+        found = [_table(conn, inspector, name) for name in sorted(inspector.get_table_names())]
+        if key is not None:
+            _REFLECTED[key] = found
+    return copy.deepcopy(found)  # a step's snapshot is its own
 
 
 def _table(conn: sa.Connection, inspector: sa.Inspector, name: str) -> Table:

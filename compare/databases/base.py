@@ -43,6 +43,12 @@ class Database:
     # --- schema-inspection quirks (compare.snapshot) -------------------------------------------------------
 
     @classmethod
+    def schema_key(cls, conn: sa.Connection) -> tuple | None:
+        """What the reflected tables are a pure function of, read from the database itself (two snapshots with the
+        same key reflect the same tables, so the second may reuse the first's); None: reflect every time."""
+        return None
+
+    @classmethod
     def enums(cls, conn: sa.Connection, inspector: sa.Inspector) -> list[str]:
         """The database's own enum types, as name(label, ...)."""
         return []

@@ -31,6 +31,11 @@ class SQLite(Database):
         return {"SQLite": sqlite3.sqlite_version}
 
     @classmethod
+    def schema_key(cls, conn):
+        # SQLite keeps the whole schema as the CREATE statements in sqlite_master, and its PRAGMAs answer from them
+        return (sqlite3.sqlite_version, *conn.exec_driver_sql("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+
+    @classmethod
     def autoincrement(cls, conn, table, column, pk):
         # only an INTEGER PRIMARY KEY is an alias of the rowid; any other key has an index of its own
         if column["name"] in pk and len(pk) == 1 and str(column["type"]).upper() == "INTEGER":

@@ -1,0 +1,74 @@
+"""compare.snapshot on real SQLite files: a reflected schema reused by its sqlite_master rows is the one reflecting
+the database again finds, and every change of schema is seen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from compare import snapshot
+
+pytestmark = pytest.mark.harness
+
+CREATE = (
+    "CREATE TABLE posts (id INTEGER PRIMARY KEY AUTOINCREMENT, title VARCHAR(200) NOT NULL UNIQUE, body TEXT)",
+    "CREATE TABLE django_migrations (id INTEGER PRIMARY KEY, app TEXT, name TEXT)",
+    "INSERT INTO django_migrations (app, name) VALUES ('blog', '0001_initial')",
+)
+VERSION_SQL = "SELECT name FROM django_migrations ORDER BY id"
+
+
+def database(path: Path, *sql: str) -> sa.Engine:
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        for statement in (*CREATE, *sql):
+            conn.exec_driver_sql(statement)
+    return engine
+
+
+def snap(engine: sa.Engine) -> snapshot.Schema:
+    return snapshot.schema_snapshot(engine, ["django_migrations"], VERSION_SQL)
+
+
+def reflected_afresh(engine: sa.Engine) -> snapshot.Schema:
+    saved = dict(snapshot._REFLECTED)
+    snapshot._REFLECTED.clear()
+    try:
+        return snap(engine)
+    finally:
+        snapshot._REFLECTED.update(saved)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE posts ADD COLUMN read_count INTEGER DEFAULT 0 NOT NULL",
+        "CREATE INDEX posts_body ON posts (body)",
+        "ALTER TABLE posts RENAME COLUMN body TO text",
+        "ALTER TABLE posts DROP COLUMN body",
+    ],
+)
+def test_a_change_of_schema_is_seen_and_matches_a_fresh_reflection(tmp_path: Path, change: str) -> None:
+    engine = database(tmp_path / "a.sqlite3")
+    before = snap(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(change)
+    after = snap(engine)
+    assert after != before
+    assert after == reflected_afresh(engine)
+    assert snap(engine) == after  # now from the reused reflection
+
+
+def test_the_same_schema_elsewhere_is_reused_with_its_own_version_and_copy(tmp_path: Path) -> None:
+    one = database(tmp_path / "one.sqlite3")
+    two = database(tmp_path / "two.sqlite3", "INSERT INTO django_migrations (app, name) VALUES ('blog', '0002_x')")
+    first = snap(one)
+    first.tables[0].columns.clear()  # a step's snapshot is its own: changing it changes no other
+    second = snap(two)
+    assert second == reflected_afresh(two)
+    assert [c.name for c in second.table("posts").columns] == ["id", "title", "body"]
+    assert second.version == ["0001_initial", "0002_x"] and snap(one).version == ["0001_initial"]
+    assert second.table("posts").column("id").autoincrement == "autoincrement"
+    assert second.table("posts").unique == [["title"]]
