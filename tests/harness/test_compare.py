@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from compare import jsonschema as report_schema
-from compare import views
+from compare import runner, views
 from compare.adapters import ADAPTERS
 from compare.adapters.fastapi import FastAPIAdapter
 from compare.backends import SQLiteBackend
@@ -45,7 +46,7 @@ def tree_digest(*roots: Path) -> dict[str, str]:
 
 
 def sandboxes() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("migration-lab-*")}
+    return {p.name for p in Path(runner.sandboxes_parent()).glob("migration-lab-*")}
 
 
 @pytest.fixture(scope="module")
@@ -315,6 +316,19 @@ def test_the_catalog_matrix_names_each_outcome(run):
 def test_the_repo_is_untouched_and_sandboxes_removed(run):
     assert run["untouched"], "the run changed an app directory or var/"
     assert not run["leftover_sandboxes"]
+
+
+def test_sandboxes_go_to_tmpdir_else_to_memory_with_room_else_to_the_temp_dir(run, monkeypatch, tmp_path):
+    assert run["report"]["environment"]["Sandboxes"].startswith(runner.sandboxes_parent())
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert runner.sandboxes_parent() == str(tmp_path)
+    monkeypatch.delenv("TMPDIR")
+    memory = tmp_path / "shm"
+    memory.mkdir()
+    monkeypatch.setattr(runner, "MEMORY_DIR", memory)
+    assert runner.sandboxes_parent() == str(memory)
+    monkeypatch.setattr(runner, "MEMORY_DIR_FREE", shutil.disk_usage(memory).free + 2**40)  # no room
+    assert runner.sandboxes_parent() == tempfile.gettempdir()
 
 
 def test_two_runs_at_once_do_not_collide(tmp_path):
