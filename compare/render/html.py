@@ -9,7 +9,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 import pygments
 from jinja2 import Environment
@@ -67,6 +67,7 @@ def timing(step: Step) -> str:
     return f"{step.seconds:.2f} s"
 
 
+@lru_cache(maxsize=4096)  # the stories of a framework share most of their scripts and statements
 def highlight(code: str, language: str) -> Markup:
     """Pygments-highlighted code (spans only, to go inside a <pre>)."""
     return Markup(pygments.highlight(code, LEXERS[language](stripnl=False), FORMATTER).removesuffix("\n"))

@@ -244,7 +244,7 @@ def _normalized(value):
     if isinstance(value, str):
         for described in warm.MODES.values():  # the report says which mode ran
             value = value.replace(described, "<tool processes>")
-        value = re.sub(r"/tmp/migration-lab-\w+", "<run>", value)
+        value = re.sub(r"/[^\s'\"]*/migration-lab-\w+", "<run>", value)  # in $TMPDIR or /dev/shm
         value = re.sub(r"(?<![0-9a-f])[0-9a-f]{12}(?![0-9a-f])", "<revision>", value)
         value = re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d(\.\d+)?)?", "<date>", value)
         return re.sub(r"\d+(\.\d+)? s\b", "<n> s", value)
