@@ -830,6 +830,10 @@ def target_check(result: dict) -> list[dict]:
                     ),
                     "best": warm_best[0],
                     "met": _within(warm_best[1]),
+                    # where the best case spent its time, when it misses: the statement it spent most time in
+                    "slowest": ""
+                    if _within(warm_best[1])
+                    else by[(f"add_read_count:{warm_best[0]}", fw, backend, n)]["upgrade"].get("slowest", ""),
                     "typed_best": typed_best[0] if typed_best else "",
                     "typed_met": typed_best is not None and _within(typed_best[1]),
                 }

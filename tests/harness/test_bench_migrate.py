@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from compare import bench_migrate, scale
+from compare.adapters import ADAPTERS
 from tests.postgres import PgServer
 
 pytestmark = [pytest.mark.harness, pytest.mark.postgresql]
@@ -133,6 +134,24 @@ def test_the_reports_can_be_written_again_from_the_json(result: dict, tmp_path: 
     again = (tmp_path / "bench-migrate.md").read_text(encoding="utf-8")
     assert again == (result["_out"] / "bench-migrate.md").read_text(encoding="utf-8")
     assert "## At 20,000 rows" in again and "| django | sqlite | safe x" in again
+
+
+def test_the_target_is_judged_with_both_start_ups_from_the_measurements(result: dict) -> None:
+    rows = bench_migrate.target_check(result)
+    pairs = {(f, b) for f in ADAPTERS for b in ("sqlite", "postgresql")}
+    assert {(t["framework"], t["backend"]) for t in rows} == pairs
+    for t in rows:
+        cases = [
+            measurement(result, c, t["framework"], t["backend"])
+            for c in ("add_read_count:safe", "add_read_count:safe:native")
+            if any(
+                (m["case"], m["framework"], m["backend"]) == (c, t["framework"], t["backend"])
+                for m in result["measurements"]
+            )
+        ]
+        assert t["met"] == (min(m["ratio"] for m in cases) <= 2.0)
+        assert t["typed_met"] == (min(m["ratio_typed"] for m in cases) <= 2.0)
+        assert bool(t["slowest"]) == (not t["met"])  # a miss says which statement the time went to
 
 
 def test_the_native_way_adds_the_column_in_place_with_the_same_values(result: dict) -> None:
