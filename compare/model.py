@@ -5,7 +5,6 @@ Measure (runner, inspect, checks) and render (terminal, Markdown, HTML, JSON) me
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -292,6 +291,3 @@ class Catalog:
 
     def report(self, scenario: str) -> Report | None:
         return next((r for r in self.reports if r.scenario == scenario), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)

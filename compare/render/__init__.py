@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+
+from pydantic import TypeAdapter
 
 from compare import bench_migrate
 from compare.model import Catalog
@@ -62,9 +64,22 @@ def _size(n: int) -> str:
     return f"{n} bytes" if n < 10240 else f"{n // 1024} KiB"
 
 
+def catalog_json(catalog: Catalog) -> str:
+    """compare.json's text: compact (the catalog is megabytes; `jq .` pretty-prints it), UTF-8 as it is.
+
+    pydantic-core's serializer writes what json.dumps(dataclasses.asdict(catalog)) writes, ten times faster (a float
+    under 1e-4 spelled 0.00005 instead of 5e-05).
+    """
+    return _catalog_adapter().dump_json(catalog).decode() + "\n"
+
+
+@cache
+def _catalog_adapter() -> TypeAdapter:
+    return TypeAdapter(Catalog)
+
+
 def write_json(catalog: Catalog, path: Path) -> None:
-    # compact: json's C encoder is only used without indent, and the catalog is megabytes (`jq .` pretty-prints it)
-    _write(path, json.dumps(catalog.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
+    _write(path, catalog_json(catalog))
 
 
 def write_all(catalog: Catalog, out: Path) -> list[Path]:
@@ -78,7 +93,7 @@ def write_all(catalog: Catalog, out: Path) -> list[Path]:
     """
     scale = bench_migrate.index_summary(out / "bench-migrate.json")  # make bench-migrate's, when it ran here
     pages = {
-        "compare.json": json.dumps(catalog.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n",
+        "compare.json": catalog_json(catalog),
         "index.html": html.render_index(catalog, scale),
         "compare.md": markdown.render_index(catalog, scale),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -16,11 +17,11 @@ import pytest
 from pydantic import TypeAdapter
 
 from compare import jsonschema as report_schema
-from compare import runner, views
+from compare import render, runner, views
 from compare.adapters import ADAPTERS
 from compare.adapters.fastapi import FastAPIAdapter
 from compare.backends import SQLiteBackend
-from compare.model import Story
+from compare.model import Catalog, Story
 from compare.runner import StoryRunner
 from compare.scenario import load
 
@@ -311,6 +312,13 @@ def test_the_catalog_matrix_names_each_outcome(run):
     assert "retry fails" in fastapi
     tutorial = next(line for line in md.splitlines() if "(add_read_count.md) · tutorial" in line)
     assert tutorial.count("**works, with a caveat**") == 2 and "NULL x4" in tutorial
+
+
+def test_compare_json_holds_what_json_dumps_writes_of_the_catalog(run):
+    text = (run["out"] / "compare.json").read_text(encoding="utf-8")
+    catalog = TypeAdapter(Catalog).validate_json(text)
+    assert json.loads(text) == json.loads(json.dumps(dataclasses.asdict(catalog)))  # the same values, every one
+    assert render.catalog_json(catalog) == text
 
 
 def test_the_repo_is_untouched_and_sandboxes_removed(run):
