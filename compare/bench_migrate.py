@@ -1004,6 +1004,7 @@ def index_summary(path: Path) -> dict | None:
         "columns": columns,
         "cases": rows,
         "targets": target_check(result),
+        "tool_processes": result.get("machine", {}).get("Tool processes", ""),
     }
 
 
