@@ -11,7 +11,6 @@ import re
 import shlex
 import shutil
 import sqlite3
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,18 +22,7 @@ from compare.scenario import MIGRATION, MODEL, Answer, Edit
 from compare.snapshot import read_sql_log
 
 REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-SQLTRACE = Path(__file__).resolve().parent / "sqltrace"
-# Variables of the developer's shell that must not leak into a sandbox.
-_SCRUB = (
-    "DATABASE_URL",
-    "FLASK_APP",
-    "DJANGO_SETTINGS_MODULE",
-    "PYTHONPATH",
-    "PYTHONSTARTUP",
-    "COMPARE_SQL_LOG",
-    "COMPARE_TOOL_MODE",
-)
+BIN, SQLTRACE = warm.BIN, warm.SQLTRACE
 
 
 class EditError(Exception):
@@ -133,11 +121,8 @@ class Sandbox:
         return "\n".join(diff)
 
     def env(self, sql_log: Path) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+        env = warm.tool_environment()
         env.update(
-            PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-            PYTHONPATH=str(SQLTRACE),
-            PYTHONDONTWRITEBYTECODE="1",
             COMPARE_SQL_LOG=str(sql_log),
             DATABASE_URL=self.database_url,
             BLOG_API_TOKEN="sandbox",

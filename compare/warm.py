@@ -172,6 +172,27 @@ def set_mode(name: str | None) -> None:
     _mode = name
 
 
+BIN = Path(sys.executable).parent  # the virtualenv's scripts: the tools' console scripts and python
+SQLTRACE = Path(__file__).resolve().parent / "sqltrace"  # the SQL tracer, installed as sitecustomize
+# Variables of the developer's shell that must not leak into a tool call.
+_SCRUB = (
+    "DATABASE_URL",
+    "FLASK_APP",
+    "DJANGO_SETTINGS_MODULE",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "COMPARE_SQL_LOG",
+    "COMPARE_TOOL_MODE",
+)
+
+
+def tool_environment() -> dict[str, str]:
+    """The environment of every tool call, before a sandbox adds its own variables (its database, its SQL log)."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", PYTHONPATH=str(SQLTRACE), PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
 def environment() -> dict[str, str]:
     """For the report's environment section: how the tool processes ran."""
     return {"Tool processes": MODES[mode()]}
@@ -455,6 +476,7 @@ class _Server:
         import tempfile
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.started = time.perf_counter()
         self.log = tempfile.TemporaryFile(prefix="compare-warm-")  # the server's own stderr
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _BOOT, __file__, str(theirs.fileno())],
@@ -469,13 +491,20 @@ class _Server:
         theirs.close()
         self.sock = ours
         self.lock = threading.Lock()
-        started = time.perf_counter()
+        self.ready = False
+        self.served = False
+
+    def wait_ready(self) -> None:
+        """Wait until the server has imported the tools (ServerError if it could not); at once if it has."""
+        if self.ready:
+            return
         ready = self.sock.recv(64).split()
         if not ready or ready[0] != b"ready":
             self.proc.wait()
             raise ServerError(f"the warm tool server did not start: {self.errors()}")
-        self.start_seconds = time.perf_counter() - started
+        self.start_seconds = time.perf_counter() - self.started
         self.start_cpu_seconds = float(ready[1])
+        self.ready = True
 
     def errors(self) -> str:
         self.log.seek(0)
@@ -494,10 +523,13 @@ class _Server:
 
     def spawn(self, argv: list[str], cwd: Path, env: dict[str, str], fds: tuple[int, int, int]) -> _Forked:
         script, script_argv = _script(argv)
+        self.served = True
         request = {"script": script, "argv": script_argv, "orig_argv": argv, "cwd": str(cwd), "env": env}
         return _Forked(self, request, fds)
 
     def stop(self) -> None:
+        if not self.served:  # started ahead (prestart) and never used: nothing of it is needed
+            self.proc.kill()
         self.sock.close()  # the server exits when its end of the channel closes
         try:
             self.proc.wait(timeout=10)
@@ -561,26 +593,38 @@ def _startup_var(name: str) -> bool:
 
 
 def _server(env: dict[str, str]) -> _Server:
-    """The warm server for calls with these start-up variables, started on first use."""
+    """The warm server for calls with these start-up variables, started on first use (or by prestart())."""
     key = tuple(sorted((k, v) for k, v in env.items() if _startup_var(k)))
     with _servers_lock:
         server = _servers.get(key)
-        if server is None or not server.alive():
+        if server is None or (server.ready and not server.alive()):
             if not _servers:
                 atexit.register(stop)
             server = _servers[key] = _Server(env)
+        server.wait_ready()
         return server
+
+
+def prestart() -> None:
+    """Start the warm server for the calls of this run now, without waiting for it: it imports the tools on another
+    core while the harness imports itself and prepares the sandboxes. Unused, it is killed at exit."""
+    if mode() != "warm":
+        return
+    env = tool_environment()
+    key = tuple(sorted((k, v) for k, v in env.items() if _startup_var(k)))
+    with _servers_lock:
+        if key not in _servers:
+            if not _servers:
+                atexit.register(stop)
+            _servers[key] = _Server(env)
 
 
 def server_start_cost() -> tuple[float, float]:
     """Start a warm server as a run starts one and stop it: its wall time until ready, and its CPU time."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parent / "sqltrace"),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    server = _Server(env)
+    server = _Server(tool_environment())
     try:
+        server.wait_ready()
+        server.served = True  # stopped as a used one is: the measurement ends when it is ready
         return server.start_seconds, server.start_cpu_seconds
     finally:
         server.stop()
@@ -622,6 +666,7 @@ def _serve(channel_fd: int):
         raise SystemExit(f"warm server: modules from outside the tools' libraries were imported: {strays}")
     gc.collect()
     gc.freeze()  # the children share the preloaded objects: keep the collector from touching their pages
+    _huge_pages()
 
     channel = socket.socket(fileno=channel_fd)
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -661,6 +706,33 @@ def _serve(channel_fd: int):
                 except OSError:
                     pass  # the harness gave up on this call
                 reply.close()
+
+
+def _huge_pages() -> None:
+    """Move the server's memory onto 2 MB pages (Linux 6.1's MADV_COLLAPSE), so that each fork copies, and each
+    child's exit frees, one page-table entry per 2 MB instead of 512. Measured on the 2-core machine, with
+    everything preloaded (97 MB): a fork costs the server 1.9 ms instead of 4.7, a child's exit 3.3 ms instead of 6.6.
+
+    Best effort: where the kernel cannot (an older one, huge pages disabled), the memory stays as it is. A child
+    that writes to a 2 MB page gets its own copy of the 4 KB it wrote, as before.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    huge = 1 << 21
+    with open("/proc/self/maps") as maps:
+        regions = [line.split() for line in maps]
+    for fields in regions:
+        if fields[1] != "rw-p" or (len(fields) > 5 and fields[5] != "[heap]"):
+            continue  # only private writable memory: the heap and anonymous mappings, not a library's data
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        start, end = -(-start // huge) * huge, end // huge * huge
+        if end > start:
+            libc.madvise(start, end - start, _MADV_COLLAPSE)  # fails harmlessly on an older kernel
+
+
+_MADV_COLLAPSE = 25  # <linux/mman.h>; Python 3.11's mmap module does not name it
 
 
 def _strays() -> list[str]:

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ import pexpect.fdpexpect
 import pytest
 
 from compare import warm
-from compare.sandbox import BIN, SQLTRACE
+from compare.sandbox import BIN
 
 pytestmark = pytest.mark.harness
 
@@ -56,10 +57,7 @@ sys.exit(int(sys.argv[1]))
 
 def tool_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The environment of a sandbox's tool call (as Sandbox.env makes it)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COMPARE_SQL_LOG", "DATABASE_URL")}
-    env.update(PYTHONPATH=str(SQLTRACE), PYTHONDONTWRITEBYTECODE="1", COMPARE_SQL_LOG=str(tmp_path / "sql.jsonl"))
-    env.update(extra)
-    return env
+    return {**warm.tool_environment(), "COMPARE_SQL_LOG": str(tmp_path / "sql.jsonl"), **extra}
 
 
 def both(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 60) -> dict[str, warm.Exit]:
@@ -189,6 +187,50 @@ def test_concurrent_calls_each_get_their_own_process(tmp_path):
     for n, (code, seen) in enumerate(results):
         assert code == n and seen["env"]["N"] == str(n) and seen["cwd"] == str(tmp_path / f"call-{n}")
         assert seen["fds"] == results[0][1]["fds"]  # nothing of the other calls leaked into this one
+
+
+def test_a_prestarted_server_serves_the_calls_and_an_unused_one_is_killed(tmp_path):
+    (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
+    warm.stop()
+    warm.prestart()
+    [server] = warm._servers.values()
+    done = warm.call([str(BIN / "python"), "probe.py", "0"], tmp_path, tool_env(tmp_path), 60, "warm")
+    assert (done.code, done.mode) == (0, "warm")
+    assert list(warm._servers.values()) == [server] and server.served  # the call went to the prestarted server
+    warm.stop()
+    assert server.proc.returncode == 0  # a server that served calls stops by itself when its channel closes
+
+    warm.prestart()
+    [unused] = warm._servers.values()
+    warm.stop()
+    assert unused.proc.returncode == -signal.SIGKILL
+
+
+def _collapse_works() -> bool:
+    """Whether this kernel moves memory onto huge pages on request (MADV_COLLAPSE, Linux 6.1)."""
+    import ctypes
+    import mmap
+
+    size = 4 << 20
+    region = mmap.mmap(-1, size)
+    region.write(b"x" * size)  # touched: 4 KB pages to collapse
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    address = ctypes.addressof(ctypes.c_char.from_buffer(region))
+    start = -(-address // (1 << 21)) * (1 << 21)  # the 2 MB-aligned part
+    return libc.madvise(start, 1 << 21, warm._MADV_COLLAPSE) == 0
+
+
+def test_the_server_memory_is_on_huge_pages_where_the_kernel_can(tmp_path):
+    (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
+    warm.stop()
+    done = warm.call([str(BIN / "python"), "probe.py", "0"], tmp_path, tool_env(tmp_path), 60, "warm")
+    assert (done.code, done.mode) == (0, "warm")  # where the kernel cannot, the server serves all the same
+    [server] = warm._servers.values()
+    rollup = Path(f"/proc/{server.proc.pid}/smaps_rollup").read_text()
+    huge_kb = int(re.search(r"^AnonHugePages:\s+(\d+) kB", rollup, re.M).group(1))
+    if _collapse_works():
+        assert huge_kb >= 16 * 1024  # most of the preloaded heap (measured: 56 MB of 80)
 
 
 PROMPT = """
