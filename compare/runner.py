@@ -21,7 +21,7 @@ from compare.backends import Backend
 from compare.model import Catalog, Report, Statement, Step, Story
 from compare.sandbox import EditError, RunFault, Sandbox, SandboxError, disk_fault
 from compare.scenario import Scenario, StepSpec
-from compare.snapshot import classify, data_changes, data_snapshot, schema_snapshot
+from compare.snapshot import classify, data_changes, forget, snapshots
 
 Progress = Callable[[Story, Step | None, int, int], None]  # story, step (None: starting), done, total
 
@@ -282,6 +282,7 @@ class StoryRunner:
     def finish(self) -> Story:
         """Release and drop the database (the sandbox's files stay); safe to call more than once."""
         if self.engine is not None:
+            forget(self.engine)
             self.engine.dispose()
             self.engine = None
         if self.url:
@@ -315,8 +316,7 @@ class StoryRunner:
         except Exception as exc:  # a crash of the harness's own step is recorded, like a failing tool
             step.ok, step.error = False, f"{type(exc).__name__}: {exc}"
         try:
-            step.schema = schema_snapshot(self.engine, self.adapter.bookkeeping, self.adapter.version_sql)
-            step.data = data_snapshot(self.engine, [t.name for t in step.schema.tables])
+            step.schema, step.data = snapshots(self.engine, self.adapter.bookkeeping, self.adapter.version_sql)
         except sa.exc.SQLAlchemyError as exc:
             step.note = (step.note or "") + f" (database not readable: {exc.__class__.__name__})"
         previous = next((s for s in reversed(self.story.steps) if s.data is not None), None)

@@ -126,6 +126,37 @@ def _table(conn: sa.Connection, inspector: sa.Inspector, name: str) -> Table:
     return Table(name=name, columns=columns, foreign_keys=fks, unique=unique, indexes=indexes)
 
 
+# each database's last look: its state_key, and the pickled schema and data snapshots it gave
+_LAST_LOOK: dict[str, tuple[bytes, bytes]] = {}
+
+
+def snapshots(engine: sa.Engine, bookkeeping: Iterable[str], version_sql: str) -> tuple[Schema, Data]:
+    """schema_snapshot and data_snapshot of the live database (the data of its tables, bookkeeping apart).
+
+    When the database's state_key is the one of the last look at it (a step that did not write: a generate, a drift
+    check), the result is a copy of that look's: half of a catalog run's steps leave the database as it was.
+    """
+    database = databases.for_dialect(engine.dialect.name)
+    url = engine.url.render_as_string(hide_password=False)
+    key = database.state_key(engine.url)
+    last = _LAST_LOOK.get(url)
+    if key is not None and last is not None and last[0] == key:
+        return pickle.loads(last[1])
+    schema = schema_snapshot(engine, bookkeeping, version_sql)
+    data = data_snapshot(engine, [t.name for t in schema.tables])
+    key = database.state_key(engine.url)  # after the look: its connection's close may checkpoint SQLite's log
+    if key is None:
+        _LAST_LOOK.pop(url, None)
+    else:
+        _LAST_LOOK[url] = key, pickle.dumps((schema, data))
+    return schema, data
+
+
+def forget(engine: sa.Engine) -> None:
+    """Drop the last look at this database (it is about to be dropped)."""
+    _LAST_LOOK.pop(engine.url.render_as_string(hide_password=False), None)
+
+
 def _quote(conn: sa.Connection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote_identifier(name)
 

@@ -49,6 +49,12 @@ class Database:
         return None
 
     @classmethod
+    def state_key(cls, url: sa.URL) -> bytes | None:
+        """A digest of everything the database holds, read without connecting to it (two looks with the same key
+        see the same schema and rows, so the second may reuse the first's); None: look every time."""
+        return None
+
+    @classmethod
     def enums(cls, conn: sa.Connection, inspector: sa.Inspector) -> list[str]:
         """The database's own enum types, as name(label, ...)."""
         return []

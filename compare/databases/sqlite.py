@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
@@ -34,6 +35,20 @@ class SQLite(Database):
     def schema_key(cls, conn):
         # SQLite keeps the whole schema as the CREATE statements in sqlite_master, and its PRAGMAs answer from them
         return (sqlite3.sqlite_version, *conn.exec_driver_sql("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+
+    @classmethod
+    def state_key(cls, url):
+        # the database file and its write-ahead log are all a reader sees; a rollback journal means a transaction
+        # was left unfinished (the next connection rolls it back): look again
+        path = Path(url.database)
+        if not path.exists() or path.with_name(path.name + "-journal").exists():
+            return None
+        digest = hashlib.sha256(sqlite3.sqlite_version.encode())
+        for part in (path, path.with_name(path.name + "-wal")):
+            content = part.read_bytes() if part.exists() else b""  # an empty log is no log
+            digest.update(b"%d\0" % len(content))
+            digest.update(content)
+        return digest.digest()
 
     @classmethod
     def autoincrement(cls, conn, table, column, pk):

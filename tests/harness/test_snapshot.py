@@ -1,14 +1,16 @@
 """compare.snapshot on real SQLite files: a reflected schema reused by its sqlite_master rows is the one reflecting
-the database again finds, and every change of schema is seen."""
+the database again finds, and every change of schema is seen; a look reused by the database's bytes sees every
+write."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from compare import snapshot
+from compare import databases, snapshot
 
 pytestmark = pytest.mark.harness
 
@@ -72,3 +74,53 @@ def test_the_same_schema_elsewhere_is_reused_with_its_own_version_and_copy(tmp_p
     assert second.version == ["0001_initial", "0002_x"] and snap(one).version == ["0001_initial"]
     assert second.table("posts").column("id").autoincrement == "autoincrement"
     assert second.table("posts").unique == [["title"]]
+
+
+def look(engine: sa.Engine) -> tuple[snapshot.Schema, snapshot.Data]:
+    return snapshot.snapshots(engine, ["django_migrations"], VERSION_SQL)
+
+
+def looked_afresh(engine: sa.Engine) -> tuple[snapshot.Schema, snapshot.Data]:
+    schema = reflected_afresh(engine)
+    return schema, snapshot.data_snapshot(engine, [t.name for t in schema.tables])
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "INSERT INTO posts (title, body) VALUES ('one', 'x')",
+        "UPDATE django_migrations SET name = '0001_renamed'",
+        "ALTER TABLE posts ADD COLUMN read_count INTEGER DEFAULT 0 NOT NULL",
+    ],
+)
+def test_a_look_sees_every_write_and_reuses_only_an_unchanged_database(
+    tmp_path: Path, journal: str, change: str
+) -> None:
+    path = tmp_path / "a.sqlite3"
+    engine = database(path)
+    with sqlite3.connect(path) as conn:  # WAL is a property of the file: every later connection uses it
+        assert conn.execute(f"PRAGMA journal_mode={journal}").fetchone() == (journal,)
+    first = look(engine)
+    assert first == looked_afresh(engine)
+    first[1].rows.clear()  # a look is its own copy: changing it changes no later one
+    again = look(engine)
+    assert again == looked_afresh(engine) and again[0] is not first[0]
+    writer = sqlite3.connect(path)
+    writer.execute(change)
+    writer.commit()  # left open: in WAL mode the write stays in the log, as a tool that exits without closing
+    assert path.with_name("a.sqlite3-wal").exists() == (journal == "wal")
+    changed = look(engine)
+    writer.close()
+    assert changed != again
+    assert changed == looked_afresh(engine)
+
+
+def test_an_unfinished_transaction_is_never_reused(tmp_path: Path) -> None:
+    path = tmp_path / "a.sqlite3"
+    engine = database(path)
+    look(engine)
+    path.with_name("a.sqlite3-journal").write_bytes(b"")  # a hot journal: the next connection settles it
+    assert databases.SQLite.state_key(engine.url) is None
+    snapshot.forget(engine)
+    assert snapshot._LAST_LOOK.get(str(engine.url)) is None
