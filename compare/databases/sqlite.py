@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -40,14 +41,19 @@ class SQLite(Database):
     def state_key(cls, url):
         # the database file and its write-ahead log are all a reader sees; a rollback journal means a transaction
         # was left unfinished (the next connection rolls it back): look again
-        path = Path(url.database)
-        if not path.exists() or path.with_name(path.name + "-journal").exists():
-            return None
         digest = hashlib.sha256(sqlite3.sqlite_version.encode())
-        for part in (path, path.with_name(path.name + "-wal")):
-            content = part.read_bytes() if part.exists() else b""  # an empty log is no log
+        for suffix in ("", "-wal"):
+            try:
+                with open(url.database + suffix, "rb") as f:
+                    content = f.read()
+            except FileNotFoundError:
+                if not suffix:
+                    return None
+                content = b""  # no log: as an empty one
             digest.update(b"%d\0" % len(content))
             digest.update(content)
+        if os.path.exists(url.database + "-journal"):
+            return None
         return digest.digest()
 
     @classmethod
