@@ -1,7 +1,9 @@
 """Tool processes: a fresh interpreter per call (plain), or a fork of one that has already imported the tools (warm).
 
 A tool call's cost is almost all imports. In warm mode one server process per harness run imports Django,
-SQLAlchemy, Alembic, Flask and their dependencies, and nothing of the apps under test, then forks once per call.
+SQLAlchemy, Alembic, Flask and their dependencies, and nothing of the apps under test, then forks once per call
+(`python -m compare run` starts it first thing, so that it imports on one core while the harness does on the other;
+its memory is moved onto 2 MB pages, which makes each fork and each child's exit about twice as cheap).
 The child becomes the call: its own session (so a timeout kills its whole process group), the call's stdin, stdout
 and stderr, working directory, environment (os.environ replaced), sys.argv and sys.path as a fresh interpreter
 would have them for that script and directory, and the SQL tracer installed as `sitecustomize` installs it. It then
