@@ -22,7 +22,7 @@ from compare.scenario import MIGRATION, MODEL, Answer, Edit
 from compare.snapshot import read_sql_log
 
 REPO = Path(__file__).resolve().parent.parent
-BIN, SQLTRACE = warm.BIN, warm.SQLTRACE
+BIN = warm.BIN
 
 
 class EditError(Exception):

@@ -594,8 +594,9 @@ def _startup_var(name: str) -> bool:
     return name in _STARTUP_VARS or name.startswith(_STARTUP_PREFIXES)
 
 
-def _server(env: dict[str, str]) -> _Server:
-    """The warm server for calls with these start-up variables, started on first use (or by prestart())."""
+def _server(env: dict[str, str], wait: bool = True) -> _Server:
+    """The warm server for calls with these start-up variables, started on first use (or by prestart()); with
+    `wait`, once it is ready."""
     key = tuple(sorted((k, v) for k, v in env.items() if _startup_var(k)))
     with _servers_lock:
         server = _servers.get(key)
@@ -603,22 +604,16 @@ def _server(env: dict[str, str]) -> _Server:
             if not _servers:
                 atexit.register(stop)
             server = _servers[key] = _Server(env)
-        server.wait_ready()
+        if wait:
+            server.wait_ready()
         return server
 
 
 def prestart() -> None:
     """Start the warm server for the calls of this run now, without waiting for it: it imports the tools on another
     core while the harness imports itself and prepares the sandboxes. Unused, it is killed at exit."""
-    if mode() != "warm":
-        return
-    env = tool_environment()
-    key = tuple(sorted((k, v) for k, v in env.items() if _startup_var(k)))
-    with _servers_lock:
-        if key not in _servers:
-            if not _servers:
-                atexit.register(stop)
-            _servers[key] = _Server(env)
+    if mode() == "warm":
+        _server(tool_environment(), wait=False)
 
 
 def server_start_cost() -> tuple[float, float]:
@@ -626,7 +621,6 @@ def server_start_cost() -> tuple[float, float]:
     server = _Server(tool_environment())
     try:
         server.wait_ready()
-        server.served = True  # stopped as a used one is: the measurement ends when it is ready
         return server.start_seconds, server.start_cpu_seconds
     finally:
         server.stop()
@@ -718,23 +712,28 @@ def _huge_pages() -> None:
     Best effort: where the kernel cannot (an older one, huge pages disabled), the memory stays as it is. A child
     that writes to a 2 MB page gets its own copy of the 4 KB it wrote, as before.
     """
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    huge = 1 << 21
     with open("/proc/self/maps") as maps:
         regions = [line.split() for line in maps]
     for fields in regions:
         if fields[1] != "rw-p" or (len(fields) > 5 and fields[5] != "[heap]"):
             continue  # only private writable memory: the heap and anonymous mappings, not a library's data
         start, end = (int(x, 16) for x in fields[0].split("-"))
-        start, end = -(-start // huge) * huge, end // huge * huge
-        if end > start:
-            libc.madvise(start, end - start, _MADV_COLLAPSE)  # fails harmlessly on an older kernel
+        collapse(start, end)
 
 
+_HUGE = 1 << 21
 _MADV_COLLAPSE = 25  # <linux/mman.h>; Python 3.11's mmap module does not name it
+
+
+def collapse(start: int, end: int) -> bool:
+    """Ask the kernel to move the whole 2 MB pages between the addresses onto huge pages; whether it did (an older
+    kernel, or one with huge pages disabled, refuses harmlessly)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    start, end = -(-start // _HUGE) * _HUGE, end // _HUGE * _HUGE
+    return end > start and libc.madvise(start, end - start, _MADV_COLLAPSE) == 0
 
 
 def _strays() -> list[str]:

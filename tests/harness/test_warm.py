@@ -214,11 +214,8 @@ def _collapse_works() -> bool:
     size = 4 << 20
     region = mmap.mmap(-1, size)
     region.write(b"x" * size)  # touched: 4 KB pages to collapse
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     address = ctypes.addressof(ctypes.c_char.from_buffer(region))
-    start = -(-address // (1 << 21)) * (1 << 21)  # the 2 MB-aligned part
-    return libc.madvise(start, 1 << 21, warm._MADV_COLLAPSE) == 0
+    return warm.collapse(address, address + size)  # the 2 MB-aligned part of it
 
 
 def test_the_server_memory_is_on_huge_pages_where_the_kernel_can(tmp_path):
