@@ -276,6 +276,7 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
             err.print(notice, highlight=False, soft_wrap=True)
     try:
         with render.reserved(args.out), progress_display(err, total, quiet=args.quiet) as on_step:
+            rendered: dict[str, dict[str, str]] = {}  # each scenario's pages, rendered when its stories end
             catalog, run_dir = runner.run(
                 scenarios,
                 frameworks,
@@ -285,10 +286,11 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
                 keep=args.keep_sandbox,
                 progress=on_step,
                 jobs=jobs,
+                on_report=lambda report: rendered.update({report.scenario: render.scenario_pages(report)}),
             )
             if not args.quiet:
                 terminal.render(catalog, console)
-            paths = render.write_all(catalog, args.out)
+            paths = render.write_all(catalog, args.out, rendered)
     except runner.Interrupted as exc:
         print(
             f"{parser.prog}: interrupted: {exc}; tool processes stopped, sandboxes and databases removed; "

@@ -244,8 +244,8 @@ class Report:
 
     scenario: str
     title: str
-    started_at: str
-    seconds: float
+    started_at: str  # the run's start
+    seconds: float  # its own stories', from the first one's start to the last one's end
     environment: dict[str, str]
     stories: list[Story] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)

@@ -7,6 +7,7 @@ import os
 import platform
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, CancelledError, ThreadPoolExecutor, wait
@@ -58,8 +59,12 @@ def run(
     keep: bool = False,
     progress: Progress | None = None,
     jobs: int | None = None,
+    on_report: Callable[[Report], None] | None = None,
 ) -> tuple[Catalog, Path]:
     """Run every story in parallel; return the catalog and the run's temp directory (removed unless kept).
+
+    Each scenario's Report (with its findings and lint) is made as soon as its last story ends, and handed to
+    `on_report` in that story's thread while the other stories go on (the reports use it to render its pages).
 
     A RunFault in any story (a full disk, a tool killed from outside...) or Ctrl-C (raised as Interrupted) stops
     the whole run at once: the tool processes in progress are killed, and every story drops its database.
@@ -73,39 +78,70 @@ def run(
     ]
     workers = max(1, min(jobs or len(runners), len(runners)))
     pool = ThreadPoolExecutor(max_workers=workers)
+    futures: list = []
     try:
-        futures = [pool.submit(r.run) for r in runners]
         try:
+            env = {
+                **environment(backends),
+                "Stories in parallel": f"{workers} at once on {os.cpu_count()} CPUs",
+                "Sandboxes": _where(run_dir),
+            }
+            reports = _Reports(scenarios, runners, started, env, on_report)
+            # The longest stories first, so that the last ones to end are short and both cores stay busy to the
+            # end; the futures stay in report order.
+            first = {id(r): pool.submit(reports.run, r) for r in sorted(runners, key=lambda r: -r.total)}
+            futures = [first[id(r)] for r in runners]
             wait(futures, return_when=FIRST_EXCEPTION)
         except KeyboardInterrupt:
             _stop(pool)
-            raise Interrupted(sum(_failure(f) is None for f in futures if f.done()), len(futures)) from None
+            raise Interrupted(sum(_failure(f) is None for f in futures if f.done()), len(runners)) from None
         faults = [e for f in futures if f.done() and (e := _failure(f))]
         if faults:
             _stop(pool)
             raise faults[0]
-        stories = [f.result() for f in futures]
     finally:
         pool.shutdown(cancel_futures=True)
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
-    env = {
-        **environment(backends),
-        "Stories in parallel": f"{workers} at once on {os.cpu_count()} CPUs",
-        "Sandboxes": _where(run_dir),
-    }
     seconds = round(time.perf_counter() - t0, 3)
-    reports = []
-    for sc in scenarios:
-        mine = [s for s in stories if s.scenario == sc.name]
-        if not mine:
-            continue
+    return Catalog(started_at=started, seconds=seconds, environment=env, reports=reports.done()), run_dir
+
+
+class _Reports:
+    """Makes each scenario's Report when the last of its stories ends."""
+
+    def __init__(self, scenarios, runners, started: str, env: dict, on_report):
+        self.scenarios, self.started, self.env, self.on_report = scenarios, started, env, on_report
+        self.runners = {sc.name: [r for r in runners if r.scenario is sc] for sc in scenarios}
+        self.left = {name: len(rs) for name, rs in self.runners.items()}
+        self.first_start: dict[str, float] = {}
+        self.made: dict[str, Report] = {}
+        self.lock = threading.Lock()
+
+    def run(self, story: StoryRunner) -> Story:
+        """Run one story; the scenario's last one also makes its Report."""
+        name = story.scenario.name
+        with self.lock:
+            self.first_start.setdefault(name, time.perf_counter())
+        done = story.run()
+        with self.lock:
+            self.left[name] -= 1
+            last = self.left[name] == 0
+        if last:
+            self.made[name] = report = self._report(story.scenario)
+            if self.on_report:
+                self.on_report(report)
+        return done
+
+    def _report(self, sc: Scenario) -> Report:
+        mine = [r.story for r in self.runners[sc.name]]
         report = Report(
             scenario=sc.name,
             title=sc.title,
-            started_at=started,
-            seconds=seconds,
-            environment=env,
+            started_at=self.started,
+            # its own stories' time, from the first one's start to the last one's end
+            seconds=round(time.perf_counter() - self.first_start[sc.name], 3),
+            environment=self.env,
             stories=mine,
             question=sc.question,
             summary=sc.summary,
@@ -114,8 +150,11 @@ def run(
         )
         report.findings = findings.derive(report, sc)
         report.lint = lint.lint(report, sc)
-        reports.append(report)
-    return Catalog(started_at=started, seconds=seconds, environment=env, reports=reports), run_dir
+        return report
+
+    def done(self) -> list[Report]:
+        """The reports, in catalog order (scenarios with no story are left out)."""
+        return [self.made[sc.name] for sc in self.scenarios if sc.name in self.made]
 
 
 MEMORY_DIR = Path("/dev/shm")  # a tmpfs on Linux

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from compare import bench_migrate
-from compare.model import Catalog
+from compare.model import Catalog, Report
 from compare.render import html, markdown
 from compare.scenario import names
 
@@ -82,9 +82,16 @@ def write_json(catalog: Catalog, path: Path) -> None:
     _write(path, catalog_json(catalog))
 
 
-def write_all(catalog: Catalog, out: Path) -> list[Path]:
+def scenario_pages(report: Report) -> dict[str, str]:
+    """A scenario's own pages (file name -> text): they need only its Report, so a run renders them as soon as the
+    scenario's last story ends, while the other stories go on."""
+    return {f"{report.scenario}.html": html.render(report), f"{report.scenario}.md": markdown.render(report)}
+
+
+def write_all(catalog: Catalog, out: Path, rendered: dict[str, dict[str, str]] | None = None) -> list[Path]:
     """Write compare.json, index.html and compare.md, and each scenario's .html and .md, into `out`; the index
-    has a section on migrations at scale when `out` holds a bench-migrate.json.
+    has a section on migrations at scale when `out` holds a bench-migrate.json. `rendered`: scenario ->
+    scenario_pages() of its report in this catalog, when they were rendered already.
 
     All or nothing: every file is written to a temporary file first, and only when all are written do they replace
     the old ones (a reader never sees half a report, nor a new index beside old pages). Pages of scenarios that this
@@ -98,8 +105,7 @@ def write_all(catalog: Catalog, out: Path) -> list[Path]:
         "compare.md": markdown.render_index(catalog, scale),
     }
     for report in catalog.reports:
-        pages[f"{report.scenario}.html"] = html.render(report)
-        pages[f"{report.scenario}.md"] = markdown.render(report)
+        pages.update((rendered or {}).get(report.scenario) or scenario_pages(report))
     written: dict[Path, str] = {}
     try:
         out.mkdir(parents=True, exist_ok=True)

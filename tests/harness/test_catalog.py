@@ -15,7 +15,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from compare import jsonschema as report_schema
-from compare import views
+from compare import render, views
 from compare.adapters import ADAPTERS
 from compare.databases import DATABASES
 from compare.model import Catalog
@@ -71,6 +71,16 @@ def test_scenario_runs_as_documented(catalog, name, backend):
         if not s.ok
     ]
     assert not surprises
+
+
+def test_each_scenario_page_is_that_of_its_report_in_compare_json(catalog):
+    """Each scenario's pages, rendered while the other stories still ran, are those of its report as compare.json
+    holds it (every story, finding and lint result); its run time spans its own stories, within the run's."""
+    out, model = catalog["out"], catalog["model"]
+    for report in model.reports:
+        for name, text in render.scenario_pages(report).items():
+            assert (out / name).read_text(encoding="utf-8") == text, name
+        assert max(s.seconds for s in report.stories) <= report.seconds <= model.seconds
 
 
 def test_every_cell_of_the_matrix_is_measured_and_explained(catalog):
