@@ -132,18 +132,23 @@ class Sandbox:
     def files(self) -> dict[str, str]:
         """Path -> content hash of every file in the app copy (a file whose size and mtime are unchanged since the
         last look keeps its hash: only files a tool wrote are read again)."""
-        found = {}
-        for root, dirs, names in os.walk(self.app):
-            dirs[:] = [d for d in dirs if d != "__pycache__"]
-            for name in names:
-                path = os.path.join(root, name)
-                st = os.stat(path)
-                key = (path, st.st_size, st.st_mtime_ns)
-                if key not in self._digests:
-                    with open(path, "rb") as f:
-                        self._digests[key] = hashlib.sha256(f.read()).hexdigest()
-                found[os.path.relpath(path, self.app)] = self._digests[key]
+        found: dict[str, str] = {}
+        self._hash_files(str(self.app), "", found)
         return dict(sorted(found.items()))
+
+    def _hash_files(self, directory: str, prefix: str, found: dict[str, str]) -> None:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    if entry.name != "__pycache__" and not entry.is_symlink():
+                        self._hash_files(entry.path, f"{prefix}{entry.name}/", found)
+                    continue
+                st = entry.stat()
+                key = (entry.path, st.st_size, st.st_mtime_ns)
+                if key not in self._digests:
+                    with open(entry.path, "rb") as f:
+                        self._digests[key] = hashlib.sha256(f.read()).hexdigest()
+                found[prefix + entry.name] = self._digests[key]
 
     def read(self, paths: list[str]) -> list[File]:
         return [File(p, (self.app / p).read_text(encoding="utf-8")) for p in sorted(paths)]
