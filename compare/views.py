@@ -46,10 +46,12 @@ def step_ids(stories: list[Story]) -> list[str]:
     """Every step id that ran in any of the stories, in scenario order."""
     ids: list[str] = []
     for s in stories:
-        for st in s.steps:
-            if st.id not in ids:
-                after = [i for i in ids if any(x.id == i for x in s.steps[s.steps.index(st) :])]
-                ids.insert(ids.index(after[0]) if after else len(ids), st.id)
+        order = [st.id for st in s.steps]
+        for n, step_id in enumerate(order):
+            if step_id not in ids:
+                later = set(order[n:])
+                after = next((i for i in ids if i in later), None)  # the first known step this story runs after it
+                ids.insert(len(ids) if after is None else ids.index(after), step_id)
     return ids
 
 
