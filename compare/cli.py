@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -276,6 +277,7 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
             err.print(notice, highlight=False, soft_wrap=True)
     try:
         with render.reserved(args.out), progress_display(err, total, quiet=args.quiet) as on_step:
+            threading.Thread(target=render.prepare, daemon=True).start()  # while the first tool calls wait
             rendered: dict[str, dict[str, str]] = {}  # each scenario's pages, rendered when its stories end
             catalog, run_dir = runner.run(
                 scenarios,

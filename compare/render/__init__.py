@@ -82,6 +82,15 @@ def write_json(catalog: Catalog, path: Path) -> None:
     _write(path, catalog_json(catalog))
 
 
+def prepare() -> None:
+    """Compile the templates and the highlighters the pages need (a run does it while the warm server starts)."""
+    for env, kind in ((html.environment(), "html"), (markdown.environment(), "md")):
+        for page in ("report", "index"):
+            env.get_template(f"{page}.{kind}.j2")
+    for language in html.LEXERS:
+        html.highlight("", language)
+
+
 def scenario_pages(report: Report) -> dict[str, str]:
     """A scenario's own pages (file name -> text): they need only its Report, so a run renders them as soon as the
     scenario's last story ends, while the other stories go on."""
