@@ -647,6 +647,7 @@ def _serve(channel_fd: int):
     import importlib
     import warnings
 
+    gc.disable()  # importing creates no garbage worth collecting: the collector would only re-scan the imports
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for name in PRELOAD:
@@ -660,8 +661,8 @@ def _serve(channel_fd: int):
     strays = _strays()
     if strays:  # refuse to serve: the calls would not see a fresh sandbox
         raise SystemExit(f"warm server: modules from outside the tools' libraries were imported: {strays}")
-    gc.collect()
     gc.freeze()  # the children share the preloaded objects: keep the collector from touching their pages
+    gc.enable()  # as in a fresh interpreter, for the server's loop and, inherited, for every call
     _huge_pages()
 
     channel = socket.socket(fileno=channel_fd)
