@@ -69,15 +69,18 @@ _REFLECTED: dict[tuple, bytes] = {}  # pickled: loading a copy is 7x faster than
 
 def schema_snapshot(engine: sa.Engine, bookkeeping: Iterable[str], version_sql: str) -> Schema:
     """Tables, columns, keys, unique sets and indexes of the live database, bookkeeping tables apart."""
-    bookkeeping = set(bookkeeping)
     with engine.connect() as conn:
-        inspector = sa.inspect(conn)
-        database = databases.for_dialect(conn.dialect.name)
-        tables = _reflect(conn, inspector, database)
-        version: list[str] = []
-        if any(t.name in bookkeeping for t in tables):
-            version = [str(row[0]) for row in conn.execute(sa.text(version_sql))]
-        enums, storage = database.enums(conn, inspector), database.storage(conn)
+        return _schema(conn, set(bookkeeping), version_sql)
+
+
+def _schema(conn: sa.Connection, bookkeeping: set[str], version_sql: str) -> Schema:
+    inspector = sa.inspect(conn)
+    database = databases.for_dialect(conn.dialect.name)
+    tables = _reflect(conn, inspector, database)
+    version: list[str] = []
+    if any(t.name in bookkeeping for t in tables):
+        version = [str(row[0]) for row in conn.execute(sa.text(version_sql))]
+    enums, storage = database.enums(conn, inspector), database.storage(conn)
     return Schema(
         tables=[t for t in tables if t.name not in bookkeeping],
         bookkeeping=[t for t in tables if t.name in bookkeeping],
@@ -142,8 +145,9 @@ def snapshots(engine: sa.Engine, bookkeeping: Iterable[str], version_sql: str) -
     last = _LAST_LOOK.get(url)
     if key is not None and last is not None and last[0] == key:
         return pickle.loads(last[1])
-    schema = schema_snapshot(engine, bookkeeping, version_sql)
-    data = data_snapshot(engine, [t.name for t in schema.tables])
+    with engine.connect() as conn:  # one connection for both
+        schema = _schema(conn, set(bookkeeping), version_sql)
+        data = _data(conn, [t.name for t in schema.tables])
     key = database.state_key(engine.url)  # after the look: its connection's close may checkpoint SQLite's log
     if key is None:
         _LAST_LOOK.pop(url, None)
@@ -163,15 +167,17 @@ def _quote(conn: sa.Connection, name: str) -> str:
 
 def data_snapshot(engine: sa.Engine, tables: Iterable[str]) -> Data:
     """Row counts and every row (raw values as the database returns them) of the given tables."""
-    counts, rows = {}, {}
     with engine.connect() as conn:
         existing = set(sa.inspect(conn).get_table_names())
-        for name in tables:
-            if name not in existing:
-                continue
-            result = conn.execute(sa.text(f"SELECT * FROM {_quote(conn, name)} ORDER BY 1")).mappings()
-            rows[name] = [{k: _plain(v) for k, v in r.items()} for r in result]
-            counts[name] = len(rows[name])
+        return _data(conn, [name for name in tables if name in existing])
+
+
+def _data(conn: sa.Connection, tables: list[str]) -> Data:
+    counts, rows = {}, {}
+    for name in tables:
+        result = conn.execute(sa.text(f"SELECT * FROM {_quote(conn, name)} ORDER BY 1")).mappings()
+        rows[name] = [{k: _plain(v) for k, v in r.items()} for r in result]
+        counts[name] = len(rows[name])
     return Data(counts=counts, rows=rows)
 
 
