@@ -21,7 +21,7 @@ from compare.adapters import ADAPTERS, Adapter
 from compare.backends import Backend
 from compare.model import Catalog, Report, Statement, Step, Story
 from compare.sandbox import EditError, RunFault, Sandbox, SandboxError, disk_fault
-from compare.scenario import Scenario, StepSpec
+from compare.scenario import TOOL_KINDS, Scenario, StepSpec
 from compare.snapshot import classify, data_changes, forget, snapshots
 
 Progress = Callable[[Story, Step | None, int, int], None]  # story, step (None: starting), done, total
@@ -87,9 +87,9 @@ def run(
                 "Sandboxes": _where(run_dir),
             }
             reports = _Reports(scenarios, runners, started, env, on_report)
-            # The longest stories first, so that the last ones to end are short and both cores stay busy to the
-            # end; the futures stay in report order.
-            first = {id(r): pool.submit(reports.run, r) for r in sorted(runners, key=lambda r: -r.total)}
+            # The stories with the most tool calls first, so that the last ones to end are short and both cores
+            # stay busy to the end; the futures stay in report order.
+            first = {id(r): pool.submit(reports.run, r) for r in sorted(runners, key=lambda r: -r.tool_steps)}
             futures = [first[id(r)] for r in runners]
             wait(futures, return_when=FIRST_EXCEPTION)
         except KeyboardInterrupt:
@@ -245,6 +245,11 @@ class StoryRunner:
     @property
     def total(self) -> int:
         return len(self.scenario.steps)
+
+    @property
+    def tool_steps(self) -> int:
+        """How many of the scenario's steps run a tool (retries apart): the story's length, roughly."""
+        return sum(s.kind in TOOL_KINDS and not s.after_failure for s in self.scenario.steps)
 
     def run(self) -> Story:
         """Run every step until one fails (and its retry, if the scenario has one), then the checks.

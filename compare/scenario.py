@@ -44,6 +44,7 @@ Role = Literal[
     "reapply",  # apply it again
 ]
 Kind = Literal["init", "generate", "upgrade", "seed", "edit", "fix", "sql", "query", "check", "rollback"]
+TOOL_KINDS = ("init", "generate", "upgrade", "check", "rollback")  # the steps that run a tool
 
 
 class _Strict(BaseModel):
