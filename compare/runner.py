@@ -77,16 +77,21 @@ def run(
         for sc, fw, v, b in plan(scenarios, frameworks, variants, backends)
     ]
     workers = max(1, min(jobs or len(runners), len(runners)))
+    reports = _Reports(
+        scenarios,
+        runners,
+        started,
+        lambda: {
+            **environment(backends),  # the servers' versions: asked once the first stories have started them
+            "Stories in parallel": f"{workers} at once on {os.cpu_count()} CPUs",
+            "Sandboxes": _where(run_dir),
+        },
+        on_report,
+    )
     pool = ThreadPoolExecutor(max_workers=workers)
     futures: list = []
     try:
         try:
-            env = {
-                **environment(backends),
-                "Stories in parallel": f"{workers} at once on {os.cpu_count()} CPUs",
-                "Sandboxes": _where(run_dir),
-            }
-            reports = _Reports(scenarios, runners, started, env, on_report)
             # The stories with the most tool calls first, so that the last ones to end are short and both cores
             # stay busy to the end; the futures stay in report order.
             first = {id(r): pool.submit(reports.run, r) for r in sorted(runners, key=lambda r: -r.tool_steps)}
@@ -104,14 +109,17 @@ def run(
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
     seconds = round(time.perf_counter() - t0, 3)
-    return Catalog(started_at=started, seconds=seconds, environment=env, reports=reports.done()), run_dir
+    return Catalog(
+        started_at=started, seconds=seconds, environment=reports.environment(), reports=reports.done()
+    ), run_dir
 
 
 class _Reports:
     """Makes each scenario's Report when the last of its stories ends."""
 
-    def __init__(self, scenarios, runners, started: str, env: dict, on_report):
-        self.scenarios, self.started, self.env, self.on_report = scenarios, started, env, on_report
+    def __init__(self, scenarios, runners, started: str, environment: Callable[[], dict[str, str]], on_report):
+        self.scenarios, self.started, self.on_report = scenarios, started, on_report
+        self._environment, self._env, self._env_lock = environment, None, threading.Lock()
         self.runners = {sc.name: [r for r in runners if r.scenario is sc] for sc in scenarios}
         self.left = {name: len(rs) for name, rs in self.runners.items()}
         self.first_start: dict[str, float] = {}
@@ -133,6 +141,13 @@ class _Reports:
                 self.on_report(report)
         return done
 
+    def environment(self) -> dict[str, str]:
+        """The run's environment, the same dict for every report: made at the first report's need."""
+        with self._env_lock:
+            if self._env is None:
+                self._env = self._environment()
+            return self._env
+
     def _report(self, sc: Scenario) -> Report:
         mine = [r.story for r in self.runners[sc.name]]
         report = Report(
@@ -141,7 +156,7 @@ class _Reports:
             started_at=self.started,
             # its own stories' time, from the first one's start to the last one's end
             seconds=round(time.perf_counter() - self.first_start[sc.name], 3),
-            environment=self.env,
+            environment=self.environment(),
             stories=mine,
             question=sc.question,
             summary=sc.summary,
