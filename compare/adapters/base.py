@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import threading
+from functools import lru_cache
 from pathlib import Path, PurePath
 
 from compare.model import File
@@ -105,6 +106,7 @@ class AlembicAdapter(Adapter):
 _PARSE = threading.Lock()
 
 
+@lru_cache(maxsize=1024)  # the stories of a framework write the same scripts again and again (callers only read)
 def parse(text: str) -> ast.Module:
     """ast.parse, one thread at a time: CPython 3.11's parser can fail with "AST constructor recursion depth
     mismatch" when threads parse at once (the stories run in parallel threads)."""
