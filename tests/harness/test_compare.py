@@ -339,6 +339,23 @@ def test_sandboxes_go_to_tmpdir_else_to_memory_with_room_else_to_the_temp_dir(ru
     assert runner.sandboxes_parent() == tempfile.gettempdir()
 
 
+def test_each_report_is_handed_on_once_its_stories_have_all_ended():
+    """runner.run gives on_report each scenario's Report once, in the thread of its last story: every story of it
+    has ended (its database dropped, its time taken) and its findings are made; it is the Report the catalog holds."""
+    scenarios = [load("widen_type"), load("add_table_m2m")]
+    handed: list[tuple[object, list[float]]] = []
+
+    def on_report(report):
+        handed.append((report, [s.seconds for s in report.stories]))
+
+    catalog, _ = runner.run(scenarios, FRAMEWORKS, None, [SQLiteBackend()], jobs=2, on_report=on_report)
+    assert sorted(r.scenario for r, _ in handed) == ["add_table_m2m", "widen_type"]
+    for report, seconds in handed:
+        assert report is catalog.report(report.scenario)
+        assert len(seconds) == len(FRAMEWORKS) and all(t > 0 for t in seconds)
+        assert report.findings and max(seconds) <= report.seconds <= catalog.seconds
+
+
 def test_two_runs_at_once_do_not_collide(tmp_path):
     def one(n):
         return compare(
