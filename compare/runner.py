@@ -119,7 +119,7 @@ class _Reports:
 
     def __init__(self, scenarios, runners, started: str, environment: Callable[[], dict[str, str]], on_report):
         self.scenarios, self.started, self.on_report = scenarios, started, on_report
-        self._environment, self._env, self._env_lock = environment, None, threading.Lock()
+        self._environment, self._env = environment, None
         self.runners = {sc.name: [r for r in runners if r.scenario is sc] for sc in scenarios}
         self.left = {name: len(rs) for name, rs in self.runners.items()}
         self.first_start: dict[str, float] = {}
@@ -143,7 +143,7 @@ class _Reports:
 
     def environment(self) -> dict[str, str]:
         """The run's environment, the same dict for every report: made at the first report's need."""
-        with self._env_lock:
+        with self.lock:
             if self._env is None:
                 self._env = self._environment()
             return self._env

@@ -739,7 +739,7 @@ def collapse(start: int, end: int) -> bool:
 
 def _strays() -> list[str]:
     """Loaded modules that come neither from Python nor the virtualenv's libraries (nor the SQL tracer)."""
-    ours = (str(Path(__file__).resolve().parent / "sqltrace"), os.path.abspath(__file__))
+    ours = (str(SQLTRACE), os.path.abspath(__file__))
     libraries = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
     return sorted(
         name
