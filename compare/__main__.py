@@ -13,4 +13,4 @@ from compare.cli import main  # noqa: E402
 
 gc.freeze()  # nor does the run's collector need to scan the imported modules again
 gc.enable()
-sys.exit(main())
+warm.exit_now(main())  # the harness's modules need no teardown either
