@@ -30,6 +30,7 @@ import json
 import locale
 import os
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -669,41 +670,46 @@ def _serve(channel_fd: int):
     channel = socket.socket(fileno=channel_fd)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     channel.send(b"ready %.4f" % (usage.ru_utime + usage.ru_stime))
-    sel = selectors.DefaultSelector()
-    sel.register(channel, selectors.EVENT_READ)
+    # The loop calls C functions on plain file descriptors (epoll, not selectors; no socket objects): after each
+    # fork, every page the server writes is copied while the child shares it, and Python code writes to the
+    # objects it touches.
+    poll = select.epoll()
+    poll.register(channel_fd, select.EPOLLIN)
+    calls: dict[int, tuple[int, int]] = {}  # pidfd -> the call's pid and reply socket
     while True:
-        for key, _ in sel.select():
-            if key.fileobj is channel:
+        for fd, _ in poll.poll():
+            if fd == channel_fd:
                 try:
                     message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 4)
                 except OSError:
                     message, fds = b"", []
                 if not message:  # the harness has gone: no need to tear down the preloaded modules
                     exit_now(0)
-                reply = socket.socket(fileno=fds[0])
                 pid = os.fork()
                 if pid == 0:
-                    for other in list(sel.get_map().values()):
-                        if other.fileobj is not channel:
-                            os.close(other.fileobj)
-                            other.data[1].close()
-                    sel.close()
+                    poll.close()
+                    for pidfd, (_, reply) in calls.items():
+                        os.close(pidfd)
+                        os.close(reply)
                     channel.close()
-                    return json.loads(message), reply, fds[1:], base_path
-                for fd in fds[1:]:
-                    os.close(fd)
-                sel.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, reply))
+                    return json.loads(message), fds[0], fds[1:], base_path
+                for extra in fds[1:]:
+                    os.close(extra)
+                pidfd = os.pidfd_open(pid)
+                calls[pidfd] = pid, fds[0]
+                poll.register(pidfd, select.EPOLLIN)
             else:
-                pid, reply = key.data
-                sel.unregister(key.fileobj)
-                os.close(key.fileobj)
+                pid, reply = calls.pop(fd)
+                poll.unregister(fd)  # before closing: a child forked since may still hold a copy of the pidfd
+                os.close(fd)
                 _, status, usage = os.wait4(pid, 0)
-                answer = {"code": os.waitstatus_to_exitcode(status), "cpu": usage.ru_utime + usage.ru_stime}
+                cpu = usage.ru_utime + usage.ru_stime
+                answer = b'{"code": %d, "cpu": %r}\n' % (os.waitstatus_to_exitcode(status), cpu)
                 try:
-                    reply.sendall(json.dumps(answer).encode() + b"\n")
+                    os.write(reply, answer)
                 except OSError:
                     pass  # the harness gave up on this call
-                reply.close()
+                os.close(reply)
 
 
 def _huge_pages() -> None:
@@ -749,7 +755,7 @@ def _strays() -> list[str]:
     )
 
 
-def _become(request: dict, reply: socket.socket, fds: list[int], base_path: list[str]) -> None:
+def _become(request: dict, reply: int, fds: list[int], base_path: list[str]) -> None:
     """In the forked child: become the tool call as a fresh interpreter would start it, then run its script."""
     os.setsid()
     for target, fd in enumerate(fds):
@@ -759,8 +765,8 @@ def _become(request: dict, reply: socket.socket, fds: list[int], base_path: list
             os.close(fd)
     if os.isatty(0):  # a terminal on stdin becomes the controlling terminal of the new session
         _controlling_terminal()
-    reply.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
-    reply.close()
+    os.write(reply, b'{"pid": %d}\n' % os.getpid())
+    os.close(reply)
 
     os.chdir(request["cwd"])
     os.environ.clear()
