@@ -79,7 +79,7 @@ def _schema(conn: sa.Connection, bookkeeping: set[str], version_sql: str) -> Sch
     tables = _reflect(conn, inspector, database)
     version: list[str] = []
     if any(t.name in bookkeeping for t in tables):
-        version = [str(row[0]) for row in conn.execute(sa.text(version_sql))]
+        version = [str(row[0]) for row in rows(conn, version_sql)[1]]
     enums, storage = database.enums(conn, inspector), database.storage(conn)
     return Schema(
         tables=[t for t in tables if t.name not in bookkeeping],
@@ -173,12 +173,23 @@ def data_snapshot(engine: sa.Engine, tables: Iterable[str]) -> Data:
 
 
 def _data(conn: sa.Connection, tables: list[str]) -> Data:
-    counts, rows = {}, {}
+    counts, found = {}, {}
     for name in tables:
-        result = conn.execute(sa.text(f"SELECT * FROM {_quote(conn, name)} ORDER BY 1")).mappings()
-        rows[name] = [{k: _plain(v) for k, v in r.items()} for r in result]
-        counts[name] = len(rows[name])
-    return Data(counts=counts, rows=rows)
+        columns, values = rows(conn, f"SELECT * FROM {_quote(conn, name)} ORDER BY 1")
+        found[name] = [dict(zip(columns, map(_plain, row))) for row in values]
+        counts[name] = len(found[name])
+    return Data(counts=counts, rows=found)
+
+
+def rows(conn: sa.Connection, sql: str) -> tuple[list[str], list[tuple]]:
+    """The column names and the rows of a query without parameters, as the driver returns them (through its own
+    cursor: SQLAlchemy's result objects cost more than the query itself, and a look makes several)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql)
+        return [d[0] for d in cursor.description], cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 LOSSES = ("rows lost", "values lost", "values changed")  # the data changes that destroy something that was there

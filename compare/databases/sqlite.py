@@ -35,7 +35,9 @@ class SQLite(Database):
     @classmethod
     def schema_key(cls, conn):
         # SQLite keeps the whole schema as the CREATE statements in sqlite_master, and its PRAGMAs answer from them
-        return (sqlite3.sqlite_version, *conn.exec_driver_sql("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+        # (asked through the driver itself: SQLAlchemy's result objects would cost more than the query)
+        rows = conn.connection.driver_connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")
+        return (sqlite3.sqlite_version, *rows)
 
     @classmethod
     def state_key(cls, url):
