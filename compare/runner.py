@@ -87,6 +87,7 @@ def run(
             "Sandboxes": _where(run_dir),
         },
         on_report,
+        keep,
     )
     pool = ThreadPoolExecutor(max_workers=workers)
     futures: list = []
@@ -117,8 +118,10 @@ def run(
 class _Reports:
     """Makes each scenario's Report when the last of its stories ends."""
 
-    def __init__(self, scenarios, runners, started: str, environment: Callable[[], dict[str, str]], on_report):
-        self.scenarios, self.started, self.on_report = scenarios, started, on_report
+    def __init__(
+        self, scenarios, runners, started: str, environment: Callable[[], dict[str, str]], on_report, keep: bool
+    ):
+        self.scenarios, self.started, self.on_report, self.keep = scenarios, started, on_report, keep
         self._environment, self._env = environment, None
         self.runners = {sc.name: [r for r in runners if r.scenario is sc] for sc in scenarios}
         self.left = {name: len(rs) for name, rs in self.runners.items()}
@@ -132,6 +135,8 @@ class _Reports:
         with self.lock:
             self.first_start.setdefault(name, time.perf_counter())
         done = story.run()
+        if not self.keep:  # nothing reads a sandbox once its story has ended: the run's end has less to remove
+            shutil.rmtree(story.dir, ignore_errors=True)
         with self.lock:
             self.left[name] -= 1
             last = self.left[name] == 0
