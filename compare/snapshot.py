@@ -176,7 +176,7 @@ def _data(conn: sa.Connection, tables: list[str]) -> Data:
     counts, found = {}, {}
     for name in tables:
         columns, values = rows(conn, f"SELECT * FROM {_quote(conn, name)} ORDER BY 1")
-        found[name] = [dict(zip(columns, map(_plain, row))) for row in values]
+        found[name] = [dict(zip(columns, map(_plain, row), strict=True)) for row in values]
         counts[name] = len(found[name])
     return Data(counts=counts, rows=found)
 

@@ -652,7 +652,7 @@ def _serve(channel_fd: int):
     import warnings
 
     gc.disable()  # importing creates no garbage worth collecting: the collector would only re-scan the imports
-    arenas = _side_by_side_arenas(48)  # noqa: F841  (kept for the server's life)
+    _ARENAS[:] = _side_by_side_arenas(48)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for name in PRELOAD:
@@ -717,6 +717,9 @@ def _serve(channel_fd: int):
                 except OSError:
                     pass  # the harness gave up on this call
                 os.close(reply)
+
+
+_ARENAS: list[bytes] = []  # a block of each arena mapped at start, kept by the server and its children
 
 
 def _side_by_side_arenas(megabytes: int) -> list[bytes]:
