@@ -23,7 +23,7 @@ from compare.adapters.fastapi import FastAPIAdapter
 from compare.backends import SQLiteBackend
 from compare.model import Catalog, Story
 from compare.runner import StoryRunner
-from compare.scenario import load
+from compare.scenario import TOOL_KINDS, load
 
 pytestmark = pytest.mark.harness
 
@@ -339,21 +339,38 @@ def test_sandboxes_go_to_tmpdir_else_to_memory_with_room_else_to_the_temp_dir(ru
     assert runner.sandboxes_parent() == tempfile.gettempdir()
 
 
+def test_a_story_expected_to_fail_early_counts_fewer_tool_steps(tmp_path):
+    """StoryRunner.tool_steps, the order the run starts the stories in, counts the tool steps up to the one the
+    story's variant expects to fail: those stories are shorter, and start last."""
+    sc = load("add_not_null_no_default")
+    full = sum(s.kind in TOOL_KINDS and not s.after_failure for s in sc.steps)
+    failing = 0
+    for v, variant in sc.variants.items():
+        for fw in FRAMEWORKS:
+            steps = StoryRunner(sc, ADAPTERS[fw], v, SQLiteBackend(), tmp_path, 60, None).tool_steps
+            fails = any(variant.step_fails(s.id, fw, "sqlite") for s in sc.steps)
+            failing += fails
+            assert (steps < full) if fails else (steps == full), (fw, v, steps, full)
+    assert failing  # the scenario has stories that stop at an expected failure
+
+
 def test_each_report_is_handed_on_once_its_stories_have_all_ended():
     """runner.run gives on_report each scenario's Report once, in the thread of its last story: every story of it
-    has ended (its database dropped, its time taken) and its findings are made; it is the Report the catalog holds."""
+    has ended (its database dropped, its time taken, its sandbox already removed, as the run keeps none) and its
+    findings are made; it is the Report the catalog holds."""
     scenarios = [load("widen_type"), load("add_table_m2m")]
-    handed: list[tuple[object, list[float]]] = []
+    handed: list[tuple[object, list[float], list[bool]]] = []
 
     def on_report(report):
-        handed.append((report, [s.seconds for s in report.stories]))
+        handed.append((report, [s.seconds for s in report.stories], [Path(s.sandbox).exists() for s in report.stories]))
 
     catalog, _ = runner.run(scenarios, FRAMEWORKS, None, [SQLiteBackend()], jobs=2, on_report=on_report)
-    assert sorted(r.scenario for r, _ in handed) == ["add_table_m2m", "widen_type"]
-    for report, seconds in handed:
+    assert sorted(r.scenario for r, _, _ in handed) == ["add_table_m2m", "widen_type"]
+    for report, seconds, sandboxes in handed:
         assert report is catalog.report(report.scenario)
         assert len(seconds) == len(FRAMEWORKS) and all(t > 0 for t in seconds)
         assert report.findings and max(seconds) <= report.seconds <= catalog.seconds
+        assert sandboxes == [False] * len(FRAMEWORKS)
 
 
 def test_two_runs_at_once_do_not_collide(tmp_path):
