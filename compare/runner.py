@@ -268,17 +268,8 @@ class StoryRunner:
 
     @property
     def tool_steps(self) -> int:
-        """How many tool steps the story will run if its variant's expectations hold (up to the step expected to
-        fail, then its retry): the story's length, roughly."""
-        count, failed = 0, False
-        for spec in self.scenario.steps:
-            if spec.after_failure != failed:
-                continue
-            count += spec.kind in TOOL_KINDS
-            if failed:  # the retry has run: nothing more does
-                break
-            failed = self.variant.step_fails(spec.id, self.adapter.name, self.backend.name)
-        return count
+        """How many of the scenario's steps run a tool (retries apart): the story's length, roughly."""
+        return sum(s.kind in TOOL_KINDS and not s.after_failure for s in self.scenario.steps)
 
     def run(self) -> Story:
         """Run every step until one fails (and its retry, if the scenario has one), then the checks.

@@ -23,7 +23,7 @@ from compare.adapters.fastapi import FastAPIAdapter
 from compare.backends import SQLiteBackend
 from compare.model import Catalog, Story
 from compare.runner import StoryRunner
-from compare.scenario import TOOL_KINDS, load
+from compare.scenario import load
 
 pytestmark = pytest.mark.harness
 
@@ -337,21 +337,6 @@ def test_sandboxes_go_to_tmpdir_else_to_memory_with_room_else_to_the_temp_dir(ru
     assert runner.sandboxes_parent() == str(memory)
     monkeypatch.setattr(runner, "MEMORY_DIR_FREE", shutil.disk_usage(memory).free + 2**40)  # no room
     assert runner.sandboxes_parent() == tempfile.gettempdir()
-
-
-def test_a_story_expected_to_fail_early_counts_fewer_tool_steps(tmp_path):
-    """StoryRunner.tool_steps, the order the run starts the stories in, counts the tool steps up to the one the
-    story's variant expects to fail: those stories are shorter, and start last."""
-    sc = load("add_not_null_no_default")
-    full = sum(s.kind in TOOL_KINDS and not s.after_failure for s in sc.steps)
-    failing = 0
-    for v, variant in sc.variants.items():
-        for fw in FRAMEWORKS:
-            steps = StoryRunner(sc, ADAPTERS[fw], v, SQLiteBackend(), tmp_path, 60, None).tool_steps
-            fails = any(variant.step_fails(s.id, fw, "sqlite") for s in sc.steps)
-            failing += fails
-            assert (steps < full) if fails else (steps == full), (fw, v, steps, full)
-    assert failing  # the scenario has stories that stop at an expected failure
 
 
 def test_each_report_is_handed_on_once_its_stories_have_all_ended():
