@@ -755,8 +755,7 @@ def _huge_spans() -> list[tuple[int, int]]:
     for fields in regions:
         if fields[1] != "rw-p" or (len(fields) > 5 and fields[5] != "[heap]"):
             continue  # only private writable memory: the heap and anonymous mappings, not a library's data
-        start, end = (int(x, 16) for x in fields[0].split("-"))
-        start, end = -(-start // _HUGE) * _HUGE, end // _HUGE * _HUGE
+        start, end = _whole_huge_pages(*(int(x, 16) for x in fields[0].split("-")))
         spans += [(at, at + _HUGE) for at in range(start, end, _HUGE)]
     return spans
 
@@ -768,8 +767,13 @@ _MADV_COLLAPSE = 25  # <linux/mman.h>; Python 3.11's mmap module does not name i
 def collapse(start: int, end: int) -> bool:
     """Ask the kernel to move the whole 2 MB pages between the addresses onto huge pages; whether it did (an older
     kernel, or one with huge pages disabled, refuses harmlessly)."""
-    start, end = -(-start // _HUGE) * _HUGE, end // _HUGE * _HUGE
+    start, end = _whole_huge_pages(start, end)
     return end > start and _madvise()(start, end - start, _MADV_COLLAPSE) == 0
+
+
+def _whole_huge_pages(start: int, end: int) -> tuple[int, int]:
+    """The part of the address range made of whole 2 MB pages (empty when there is none: end <= start)."""
+    return -(-start // _HUGE) * _HUGE, end // _HUGE * _HUGE
 
 
 @functools.cache

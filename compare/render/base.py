@@ -12,8 +12,8 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 class _Compiled(FileSystemBytecodeCache):
-    """The compiled templates, kept in templates/__pycache__ as Python keeps its own bytecode (compiling them costs
-    a run 0.15 s). Jinja2 uses one only for the same source and the same Jinja2 and Python versions; where the
+    """The compiled templates, kept in templates/__pycache__ as Python keeps its own bytecode (compiling them cost
+    a run about 0.1 s). Jinja2 uses one only for the same source and the same Jinja2 and Python versions; where the
     directory cannot be written, the templates are compiled at every run, as without it."""
 
     def dump_bytecode(self, bucket) -> None:
