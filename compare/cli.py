@@ -15,7 +15,7 @@ from rich.table import Table
 from compare import render, runner, scenario, warm
 from compare.adapters import ADAPTERS
 from compare.backends import BACKENDS
-from compare.model import Step, Story
+from compare.model import Report, Step, Story
 from compare.render import terminal
 from compare.sandbox import RunFault
 from compare.servercli import where
@@ -279,6 +279,12 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
         with render.reserved(args.out), progress_display(err, total, quiet=args.quiet) as on_step:
             threading.Thread(target=render.prepare, daemon=True).start()  # while the first tool calls wait
             rendered: dict[str, dict[str, str]] = {}  # each scenario's pages, rendered when its stories end
+            parts: dict[str, bytes] = {}  # and its part of compare.json
+
+            def on_report(report: Report) -> None:
+                rendered[report.scenario] = render.scenario_pages(report)
+                parts[report.scenario] = render.report_json(report)
+
             catalog, run_dir = runner.run(
                 scenarios,
                 frameworks,
@@ -288,11 +294,11 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
                 keep=args.keep_sandbox,
                 progress=on_step,
                 jobs=jobs,
-                on_report=lambda report: rendered.update({report.scenario: render.scenario_pages(report)}),
+                on_report=on_report,
             )
             if not args.quiet:
                 terminal.render(catalog, console)
-            paths = render.write_all(catalog, args.out, rendered)
+            paths = render.write_all(catalog, args.out, rendered, parts)
     except runner.Interrupted as exc:
         print(
             f"{parser.prog}: interrupted: {exc}; tool processes stopped, sandboxes and databases removed; "

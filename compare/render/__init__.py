@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import os
@@ -64,18 +65,40 @@ def _size(n: int) -> str:
     return f"{n} bytes" if n < 10240 else f"{n // 1024} KiB"
 
 
-def catalog_json(catalog: Catalog) -> str:
-    """compare.json's text: compact (the catalog is megabytes; `jq .` pretty-prints it), UTF-8 as it is.
+def catalog_json(catalog: Catalog, parts: dict[str, bytes] | None = None) -> str:
+    """compare.json's text: compact (the catalog is megabytes; `jq .` pretty-prints it), UTF-8 as it is. `parts`:
+    scenario -> report_json() of its report in this catalog, when they were made already.
 
     pydantic-core's serializer writes what json.dumps(dataclasses.asdict(catalog)) writes, ten times faster (a float
     under 1e-4 spelled 0.00005 instead of 5e-05).
     """
-    return _catalog_adapter().dump_json(catalog).decode() + "\n"
+    return b"".join(_catalog_chunks(catalog, parts)).decode()
+
+
+def _catalog_chunks(catalog: Catalog, parts: dict[str, bytes] | None) -> list[bytes]:
+    """catalog_json's UTF-8, in pieces: written one after another, the reports' parts need not be joined first."""
+    if not parts:
+        return [_adapter(Catalog).dump_json(catalog), b"\n"]
+    # the catalog without its reports, with each report's own text in its place: the same bytes as the whole at once
+    # (no string of the JSON can hold the unescaped quotes of '"reports":[]')
+    before, after = _adapter(Catalog).dump_json(dataclasses.replace(catalog, reports=[])).split(b'"reports":[]', 1)
+    reports = [parts.get(r.scenario) or report_json(r) for r in catalog.reports]
+    return [before, b'"reports":[', *_between(reports, b","), b"]", after, b"\n"]
+
+
+def _between(items: list[bytes], separator: bytes) -> list[bytes]:
+    return [piece for i, item in enumerate(items) for piece in ((separator, item) if i else (item,))]
+
+
+def report_json(report: Report) -> bytes:
+    """A report's text inside compare.json: a run makes it as soon as the scenario's last story ends, while the other
+    stories go on, so that the end of the run has only the last report's to make."""
+    return _adapter(Report).dump_json(report)
 
 
 @cache
-def _catalog_adapter() -> TypeAdapter:
-    return TypeAdapter(Catalog)
+def _adapter(kind: type) -> TypeAdapter:
+    return TypeAdapter(kind)
 
 
 def write_json(catalog: Catalog, path: Path) -> None:
@@ -97,10 +120,16 @@ def scenario_pages(report: Report) -> dict[str, str]:
     return {f"{report.scenario}.html": html.render(report), f"{report.scenario}.md": markdown.render(report)}
 
 
-def write_all(catalog: Catalog, out: Path, rendered: dict[str, dict[str, str]] | None = None) -> list[Path]:
+def write_all(
+    catalog: Catalog,
+    out: Path,
+    rendered: dict[str, dict[str, str]] | None = None,
+    parts: dict[str, bytes] | None = None,
+) -> list[Path]:
     """Write compare.json, index.html and compare.md, and each scenario's .html and .md, into `out`; the index
     has a section on migrations at scale when `out` holds a bench-migrate.json. `rendered`: scenario ->
-    scenario_pages() of its report in this catalog, when they were rendered already.
+    scenario_pages() of its report in this catalog, when they were rendered already; `parts`: the same for
+    report_json().
 
     All or nothing: every file is written to a temporary file first, and only when all are written do they replace
     the old ones (a reader never sees half a report, nor a new index beside old pages). Pages of scenarios that this
@@ -109,7 +138,7 @@ def write_all(catalog: Catalog, out: Path, rendered: dict[str, dict[str, str]] |
     """
     scale = bench_migrate.index_summary(out / "bench-migrate.json")  # make bench-migrate's, when it ran here
     pages = {
-        "compare.json": catalog_json(catalog),
+        "compare.json": _catalog_chunks(catalog, parts),  # UTF-8 already: written as it is
         "index.html": html.render_index(catalog, scale),
         "compare.md": markdown.render_index(catalog, scale),
     }
@@ -136,12 +165,12 @@ def write_all(catalog: Catalog, out: Path, rendered: dict[str, dict[str, str]] |
     return [out / "index.html", out / "compare.md", out / "compare.json"]
 
 
-def _temp(directory: Path, name: str, text: str) -> str:
-    """Write `text` to a new temporary file beside `name` in `directory`; return its path."""
+def _temp(directory: Path, name: str, text: str | list[bytes]) -> str:
+    """Write `text` (or its UTF-8, in pieces) to a new temporary file beside `name` in `directory`; return its path."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.writelines([text.encode()] if isinstance(text, str) else text)
         os.chmod(tmp, 0o644)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

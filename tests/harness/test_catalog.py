@@ -75,8 +75,10 @@ def test_scenario_runs_as_documented(catalog, name, backend):
 
 def test_each_scenario_page_is_that_of_its_report_in_compare_json(catalog):
     """Each scenario's pages, rendered while the other stories still ran, are those of its report as compare.json
-    holds it (every story, finding and lint result); its run time spans its own stories, within the run's."""
+    holds it (every story, finding and lint result); its run time spans its own stories, within the run's. And
+    compare.json, put together from each report's part made as the report ended, is the catalog serialized whole."""
     out, model = catalog["out"], catalog["model"]
+    assert (out / "compare.json").read_text(encoding="utf-8") == render.catalog_json(model)
     for report in model.reports:
         for name, text in render.scenario_pages(report).items():
             assert (out / name).read_text(encoding="utf-8") == text, name
