@@ -76,18 +76,14 @@ def catalog_json(catalog: Catalog, parts: dict[str, bytes] | None = None) -> str
 
 
 def _catalog_chunks(catalog: Catalog, parts: dict[str, bytes] | None) -> list[bytes]:
-    """catalog_json's UTF-8, in pieces: written one after another, the reports' parts need not be joined first."""
+    """catalog_json's UTF-8, in pieces to be written one after another (megabytes need not be copied once more)."""
     if not parts:
         return [_adapter(Catalog).dump_json(catalog), b"\n"]
     # the catalog without its reports, with each report's own text in its place: the same bytes as the whole at once
     # (no string of the JSON can hold the unescaped quotes of '"reports":[]')
     before, after = _adapter(Catalog).dump_json(dataclasses.replace(catalog, reports=[])).split(b'"reports":[]', 1)
-    reports = [parts.get(r.scenario) or report_json(r) for r in catalog.reports]
-    return [before, b'"reports":[', *_between(reports, b","), b"]", after, b"\n"]
-
-
-def _between(items: list[bytes], separator: bytes) -> list[bytes]:
-    return [piece for i, item in enumerate(items) for piece in ((separator, item) if i else (item,))]
+    reports = b",".join(parts.get(r.scenario) or report_json(r) for r in catalog.reports)
+    return [before, b'"reports":[', reports, b"]", after, b"\n"]
 
 
 def report_json(report: Report) -> bytes:
