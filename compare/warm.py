@@ -280,26 +280,28 @@ def call(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, tool_m
     name = tool_mode or mode()
     # a command that is not a Python script of this virtualenv runs plain (its Exit says so)
     server = _server(env) if name == "warm" and _script(argv) is not None else None
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+    # Output goes to in-memory files, read once the call has ended: a pipe would wake the harness at every write
+    out, err = os.memfd_create("stdout"), os.memfd_create("stderr")
     devnull = os.open(os.devnull, os.O_RDWR)
     start = time.perf_counter()
     try:
-        if server is not None:
-            child = server.spawn(argv, cwd, env, (devnull, out_w, err_w))
-        else:
-            child = _Plain(argv, cwd, env, (devnull, out_w, err_w))
+        try:
+            if server is not None:
+                child = server.spawn(argv, cwd, env, (devnull, out, err))
+            else:
+                child = _Plain(argv, cwd, env, (devnull, out, err))
+        finally:
+            os.close(devnull)
+        _track(child)
+        try:
+            timed_out = _wait(child, timeout)
+        finally:
+            child.close()
+            _untrack(child)
+        stdout, stderr = _contents(out), _contents(err)
     finally:
-        for fd in (devnull, out_w, err_w):
-            os.close(fd)
-    _track(child)
-    try:
-        stdout, stderr, timed_out = _collect(child, out_r, err_r, timeout)
-    finally:
-        os.close(out_r)
-        os.close(err_r)
-        child.close()
-        _untrack(child)
+        os.close(out)
+        os.close(err)
     raise_if_cancelled()  # a call killed by cancel() has no result
     seconds = time.perf_counter() - start
     code = None if timed_out else child.code
@@ -313,31 +315,25 @@ def _text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _collect(child, out_r: int, err_r: int, timeout: float) -> tuple[bytes, bytes, bool]:
-    """Read stdout and stderr to their end and wait for the exit; kill the process group at the deadline."""
-    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+def _wait(child, timeout: float) -> bool:
+    """Wait for the call's exit; kill its process group at the deadline (and then wait for it). Whether it timed
+    out."""
     deadline, timed_out = time.monotonic() + timeout, False
     with selectors.DefaultSelector() as sel:
-        sel.register(out_r, selectors.EVENT_READ)
-        sel.register(err_r, selectors.EVENT_READ)
         sel.register(child.exit_fd, selectors.EVENT_READ)
-        while sel.get_map():
+        while True:
             wait = None if timed_out else deadline - time.monotonic()
             if wait is not None and wait <= 0:
                 child.kill()
                 timed_out = True
                 continue
-            for key, _ in sel.select(wait):
-                if key.fd == child.exit_fd:
-                    if child.poll():
-                        sel.unregister(key.fd)
-                    continue
-                data = os.read(key.fd, 65536)
-                if data:
-                    chunks[key.fd].append(data)
-                else:
-                    sel.unregister(key.fd)
-    return b"".join(chunks[out_r]), b"".join(chunks[err_r]), timed_out
+            if sel.select(wait) and child.poll():
+                return timed_out
+
+
+def _contents(fd: int) -> bytes:
+    """All that was written to an output file (its writers may have moved its offset anywhere)."""
+    return os.pread(fd, os.fstat(fd).st_size, 0)
 
 
 class _Plain:

@@ -92,6 +92,22 @@ def test_console_scripts_run_their_entry_point(tmp_path):
     assert runs["plain"].code == 2  # the unknown command: argparse's usage error
 
 
+LOUD = """
+import sys
+for n in range(2000):  # 1.2 MB in all, 20 times a pipe's buffer, in writes of every size
+    print(f"{n:05d} " + "o" * (n % 600), flush=n % 3 == 0)
+    print(f"{n:05d} " + "e" * (n % 300), file=sys.stderr)
+"""
+
+
+def test_all_of_a_loud_tools_output_is_captured(tmp_path):
+    (tmp_path / "loud.py").write_text(LOUD, encoding="utf-8")
+    runs = both([str(BIN / "python"), "loud.py"], tmp_path, tool_env(tmp_path))
+    expected = ["".join(f"{n:05d} {c * (n % size)}\n" for n in range(2000)) for c, size in (("o", 600), ("e", 300))]
+    for done in runs.values():
+        assert (done.code, done.stdout, done.stderr) == (0, *expected)
+
+
 CRASH = """
 import os, sqlite3, sys
 db = sqlite3.connect("crash.sqlite3")
