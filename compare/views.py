@@ -208,11 +208,14 @@ def schema_rows(
             for t in tables:
                 for c in t.columns:
                     keys[(t.name, c.name, book)] = None
+    # each schema's columns by (table, column), with their constraints: looked up once per row and framework
+    look = {id(schema): _columns(schema) for schema in (*snaps.values(), *prev.values()) if schema is not None}
     rows = []
     variant, backend, scenario = (stories[0].variant, stories[0].backend, stories[0].scenario) if stories else ("",) * 3
     for table, column, book in keys:
-        cells = {k: UNREACHED if snap is None else _column(snap, table, column) for k, snap in snaps.items()}
-        extras = {k: _extras(snap, table, column) for k, snap in snaps.items() if cells[k] not in (None, UNREACHED)}
+        found = {k: look[id(snap)].get((table, column), _NONE) for k, snap in snaps.items() if snap is not None}
+        cells = {k: found[k][0] if k in found else UNREACHED for k in snaps}
+        extras = {k: found[k][1] for k in found if found[k][0] is not None}
         row = SchemaRow(table, column, cells, extras, bookkeeping=book)
         if not book:
             present = [c for c in cells.values() if c not in (None, UNREACHED)]
@@ -223,14 +226,15 @@ def schema_rows(
                 if key == "framework" and (d := explain(f"{table}.{column}", aspect, backend, variant, scenario)):
                     row.known.append(d)
         for k, old_schema in prev.items():
-            old, new = _column(old_schema, table, column), cells.get(k)
+            new = cells.get(k)
             if new is UNREACHED or old_schema is None:
                 continue
+            old, old_extras = look[id(old_schema)].get((table, column), _NONE)
             if old is None and new is not None:
                 row.change[k] = "added"
             elif old is not None and new is None:
                 row.change[k] = "removed"
-            elif old != new or (old and _extras(old_schema, table, column) != _extras(snaps[k], table, column)):
+            elif old != new or (old and old_extras != extras[k]):
                 row.change[k] = "changed"
         rows.append(row)
     return sorted(rows, key=lambda r: (r.bookkeeping, r.table))
@@ -249,6 +253,20 @@ def _schema(story: Story, step_id: str | None) -> Schema | None:
     return step.schema if step else None
 
 
+_NONE = (None, ())  # a column a schema does not have
+
+
+def _columns(schema: Schema) -> dict[tuple[str, str], tuple[Column, tuple[str, ...]]]:
+    """(table, column) -> the column and its constraints (_extras): an app's table before a bookkeeping one."""
+    out: dict[tuple[str, str], tuple[Column, tuple[str, ...]]] = {}
+    for t in schema.bookkeeping:
+        out.update(((t.name, c.name), (c, ())) for c in t.columns)
+    for t in schema.tables:
+        for c in t.columns:
+            out[(t.name, c.name)] = (c, _extras(schema, t.name, c.name))
+    return out
+
+
 def _extras(schema: Schema | None, table: str, column: str) -> tuple[str, ...]:
     t = schema.table(table) if schema else None
     if t is None:
@@ -257,13 +275,6 @@ def _extras(schema: Schema | None, table: str, column: str) -> tuple[str, ...]:
     out += ["INDEX"] if any(ix.columns == [column] for ix in t.indexes) else []
     out += [f"FK {fk.ref_table}.{fk.ref_columns[0]}" for fk in t.foreign_keys if fk.columns == [column]]
     return tuple(out)
-
-
-def _column(schema: Schema | None, table: str, column: str) -> Column | None:
-    if schema is None:
-        return None
-    t = schema.table(table) or next((b for b in schema.bookkeeping if b.name == table), None)
-    return t.column(column) if t else None
 
 
 # --- executed SQL -------------------------------------------------------------------------------------
