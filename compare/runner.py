@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, CancelledError, ThreadPoolExecutor, wait
 from importlib import metadata
@@ -94,8 +95,11 @@ def run(
     try:
         try:
             # The stories with the most tool calls first, so that the last ones to end are short and both cores
-            # stay busy to the end; the futures stay in report order.
-            first = {id(r): pool.submit(reports.run, r) for r in sorted(runners, key=lambda r: -r.tool_steps)}
+            # stay busy to the end; of those, the scenarios with fewest stories last: the pages rendered after the
+            # last story ends are then the shortest. The futures stay in report order.
+            stories = Counter(r.scenario.name for r in runners)
+            order = sorted(runners, key=lambda r: (-r.tool_steps, -stories[r.scenario.name]))
+            first = {id(r): pool.submit(reports.run, r) for r in order}
             futures = [first[id(r)] for r in runners]
             wait(futures, return_when=FIRST_EXCEPTION)
         except KeyboardInterrupt:
