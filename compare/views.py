@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from compare.adapters import ADAPTERS
-from compare.model import Column, Report, Schema, Statement, Step, Story
+from compare.model import Column, Report, Schema, Statement, Step, Story, Table
 from compare.snapshot import LOSSES, losses  # noqa: F401 (the templates read views.LOSSES)
 
 ASPECTS = ("type", "nullable", "default", "primary_key", "autoincrement")
@@ -262,15 +262,12 @@ def _columns(schema: Schema) -> dict[tuple[str, str], tuple[Column, tuple[str, .
     for t in schema.bookkeeping:
         out.update(((t.name, c.name), (c, ())) for c in t.columns)
     for t in schema.tables:
-        for c in t.columns:
-            out[(t.name, c.name)] = (c, _extras(schema, t.name, c.name))
+        out.update(((t.name, c.name), (c, _extras(t, c.name))) for c in t.columns)
     return out
 
 
-def _extras(schema: Schema | None, table: str, column: str) -> tuple[str, ...]:
-    t = schema.table(table) if schema else None
-    if t is None:
-        return ()
+def _extras(t: Table, column: str) -> tuple[str, ...]:
+    """The constraints of a column of its own: UNIQUE, INDEX, FK table.column."""
     out = ["UNIQUE"] if [column] in t.unique else []
     out += ["INDEX"] if any(ix.columns == [column] for ix in t.indexes) else []
     out += [f"FK {fk.ref_table}.{fk.ref_columns[0]}" for fk in t.foreign_keys if fk.columns == [column]]

@@ -322,13 +322,13 @@ def _wait(child, timeout: float) -> bool:
     with selectors.DefaultSelector() as sel:
         sel.register(child.exit_fd, selectors.EVENT_READ)
         while True:
-            wait = None if timed_out else deadline - time.monotonic()
-            if wait is not None and wait <= 0:
+            wait = None if timed_out else max(deadline - time.monotonic(), 0)
+            if sel.select(wait):
+                if child.poll():
+                    return timed_out
+            elif not timed_out:
                 child.kill()
                 timed_out = True
-                continue
-            if sel.select(wait) and child.poll():
-                return timed_out
 
 
 def _contents(fd: int) -> bytes:
@@ -414,17 +414,7 @@ class Terminal:
         The output is not in the Exit: it went to the terminal, read from `fd`.
         """
         if self.done is None:
-            deadline, timed_out = time.monotonic() + timeout, False
-            with selectors.DefaultSelector() as sel:
-                sel.register(self.child.exit_fd, selectors.EVENT_READ)
-                while True:
-                    wait = None if timed_out else max(deadline - time.monotonic(), 0)
-                    if sel.select(wait):
-                        if self.child.poll():
-                            break
-                    elif not timed_out:
-                        self.kill()
-                        timed_out = True
+            timed_out = _wait(self.child, timeout)
             seconds = time.perf_counter() - self.start
             code = None if timed_out else self.child.code
             self.done = Exit(code, "", "", seconds, self.child.cpu_seconds, self.mode, timed_out)
