@@ -150,7 +150,7 @@ def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             "cpus": os.cpu_count(),
         },
     }
-    start_wall, start_cpu = warm.server_start_cost()
+    start_wall, start_cpu = warm.server_start_cost(m for name in dbs for m in BACKENDS[name].preload)
     result["warm_server_start"] = {"wall_seconds": round(start_wall, 3), "cpu_seconds": round(start_cpu, 3)}
     print(f"warm server start (once per run): {start_wall:.2f} s wall, {start_cpu:.2f} s CPU")
     for mode in modes:

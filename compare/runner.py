@@ -70,6 +70,7 @@ def run(
     A RunFault in any story (a full disk, a tool killed from outside...) or Ctrl-C (raised as Interrupted) stops
     the whole run at once: the tool processes in progress are killed, and every story drops its database.
     """
+    warm.preload(m for b in backends for m in b.preload)
     run_dir = run_directory("migration-lab-")
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
@@ -309,6 +310,7 @@ class StoryRunner:
         self.story.sandbox = str(self.dir)
         try:
             name = f"{self.scenario.name}_{self.variant_name}_{self.adapter.name}"[:48]
+            warm.preload(self.backend.preload)  # unless run() has named the run's databases already
             self.url = self.backend.create(self.dir, name)
             start = self.scenario.start.get(self.adapter.name, [])
             self.sandbox = Sandbox(self.adapter, self.dir, self.url, start, self.timeout)

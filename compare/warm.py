@@ -18,8 +18,10 @@ are per call), and warnings a library emits while it is imported (the server imp
 its stderr). tests/harness/test_warm.py runs the same calls, and the add_read_count scenario, in both modes and
 compares what they saw and did.
 
-The harness talks to the server over one socket pair: each request carries the call as JSON and four file
-descriptors (a reply socket, stdin, stdout, stderr), so the server, single-threaded, serves concurrent calls.
+The harness talks to the server over one socket pair. Its first message names the modules of the run's databases
+(each database's `preload`: psycopg only when the run uses PostgreSQL, so a SQLite run's forks copy none of libpq's
+mappings); the server imports them after the common PRELOAD. Then each request carries the call as JSON and four
+file descriptors (a reply socket, stdin, stdout, stderr), so the server, single-threaded, serves concurrent calls.
 This file is also the server's program; it imports nothing of the harness.
 """
 
@@ -42,6 +44,7 @@ import sys
 import termios
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +55,9 @@ MODES = {
 DEFAULT_MODE = "warm"  # measured: see compare/bench.py and reports/bench-compare.json
 ENV_VAR = "COMPARE_TOOL_MODE"
 
-# What the server imports before it forks: the tools and the libraries the apps use, never the apps themselves.
+# What the server imports before it forks: the tools and the libraries the apps use, never the apps themselves;
+# and then the modules of the run's databases (their drivers and dialects: each database's `preload`, see preload()).
 PRELOAD = (
-    "sqlite3",
     "json",
     "logging.config",
     "argparse",
@@ -67,20 +70,6 @@ PRELOAD = (
     "django.core.management.commands.showmigrations",
     "django.core.management.commands.sqlmigrate",
     "django.core.management.commands.check",
-    "django.db.backends.sqlite3.base",
-    "django.db.backends.sqlite3.schema",
-    "django.db.backends.sqlite3.introspection",
-    "django.db.backends.sqlite3.features",
-    "django.db.backends.sqlite3.operations",
-    "django.db.backends.sqlite3.client",
-    "django.db.backends.sqlite3.creation",
-    "django.db.backends.postgresql.base",
-    "django.db.backends.postgresql.schema",
-    "django.db.backends.postgresql.introspection",
-    "django.db.backends.postgresql.features",
-    "django.db.backends.postgresql.operations",
-    "django.db.backends.postgresql.client",
-    "django.db.backends.postgresql.creation",
     "django.db.migrations.autodetector",
     "django.db.migrations.executor",
     "django.db.migrations.questioner",
@@ -116,10 +105,6 @@ PRELOAD = (
     "sqlalchemy",
     "sqlalchemy.orm",
     "sqlalchemy.ext.declarative",
-    "sqlalchemy.dialects.sqlite",
-    "sqlalchemy.dialects.sqlite.pysqlite",
-    "sqlalchemy.dialects.postgresql",
-    "sqlalchemy.dialects.postgresql.psycopg",
     "alembic",
     "alembic.config",
     "alembic.command",
@@ -129,8 +114,6 @@ PRELOAD = (
     "alembic.runtime.migration",
     "alembic.runtime.environment",
     "alembic.script",
-    "alembic.ddl.sqlite",
-    "alembic.ddl.postgresql",
     "alembic.util.messaging",
     "mako.template",
     "mako.lookup",
@@ -149,9 +132,6 @@ PRELOAD = (
     # the FastAPI app's settings
     "pydantic",
     "pydantic_settings",
-    # PostgreSQL
-    "psycopg",
-    "psycopg._connection_base",
 )
 
 # Variables a fresh interpreter reads as it starts; a call whose values differ from the server's runs plain.
@@ -482,13 +462,22 @@ class _Server:
         theirs.close()
         self.sock = ours
         self.lock = threading.Lock()
+        self.modules_sent = False
         self.ready = False
         self.served = False
+
+    def preload(self, modules: Iterable[str]) -> None:
+        """Send the server the modules to import after PRELOAD, once: it waits for them before it serves."""
+        with self.lock:
+            if not self.modules_sent:
+                self.sock.send(json.dumps(list(dict.fromkeys(modules))).encode())
+                self.modules_sent = True
 
     def wait_ready(self) -> None:
         """Wait until the server has imported the tools (ServerError if it could not); at once if it has."""
         if self.ready:
             return
+        self.preload(())  # nobody said which databases the calls use: only PRELOAD
         ready = self.sock.recv(64).split()
         if not ready or ready[0] != b"ready":
             self.proc.wait()
@@ -605,9 +594,19 @@ def prestart() -> None:
         _server(tool_environment(), wait=False)
 
 
-def server_start_cost() -> tuple[float, float]:
-    """Start a warm server as a run starts one and stop it: its wall time until ready, and its CPU time."""
+def preload(modules: Iterable[str]) -> None:
+    """Have the warm server import these modules too (the run's databases' drivers and dialects) before it forks,
+    starting it now if it has not started. The first list counts: a call imports whatever else it needs itself,
+    as in plain mode."""
+    if mode() == "warm":
+        _server(tool_environment(), wait=False).preload(modules)
+
+
+def server_start_cost(modules: Iterable[str] = ()) -> tuple[float, float]:
+    """Start a warm server as a run starts one (preloading these modules too) and stop it: its wall time until
+    ready, and its CPU time."""
     server = _Server(tool_environment())
+    server.preload(modules)
     try:
         server.wait_ready()
         return server.start_seconds, server.start_cpu_seconds
@@ -634,18 +633,18 @@ def _serve(channel_fd: int):
     server itself exits when the harness closes the channel)."""
     base_path = list(sys.path)
     import gc
-    import importlib
     import warnings
 
     gc.disable()  # importing creates no garbage worth collecting: the collector would only re-scan the imports
     _ARENAS[:] = _side_by_side_arenas(48)
+    channel = socket.socket(fileno=channel_fd)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for name in PRELOAD:
-            try:
-                importlib.import_module(name)
-            except Exception as exc:  # noqa: BLE001  (left for the call to import, as plain mode does)
-                print(f"warm server: not preloaded: {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _import(PRELOAD)
+        databases = channel.recv(1 << 16)  # _Server.preload: sent as soon as the harness knows the run's databases
+        if not databases:
+            exit_now(0)
+        _import(json.loads(databases))
     for w in caught:
         print(f"warm server: warning while preloading: {w.category.__name__}: {w.message}", file=sys.stderr)
     sys.stderr.flush()
@@ -656,7 +655,6 @@ def _serve(channel_fd: int):
     gc.enable()  # as in a fresh interpreter, for the server's loop and, inherited, for every call
     spans = _huge_spans()  # moved onto huge pages one at a time, while no request waits: the server is ready sooner
 
-    channel = socket.socket(fileno=channel_fd)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     channel.send(b"ready %.4f" % (usage.ru_utime + usage.ru_stime))
     # The loop calls C functions on plain file descriptors (epoll, not selectors; no socket objects): after each
@@ -703,6 +701,16 @@ def _serve(channel_fd: int):
                 except OSError:
                     pass  # the harness gave up on this call
                 os.close(reply)
+
+
+def _import(names: Iterable[str]) -> None:
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001  (left for the call to import, as plain mode does)
+            print(f"warm server: not preloaded: {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 _ARENAS: list[bytes] = []  # a block of each arena mapped at start, kept by the server and its children

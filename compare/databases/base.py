@@ -21,6 +21,9 @@ class Database:
     native_enums: bool  # CREATE TYPE ... AS ENUM: SQLAlchemy's Enum becomes a named type of its own
     drop_column_in_place: bool  # ALTER TABLE ... DROP COLUMN, no rebuild of the table by the tools
     alter_column_in_place: bool  # type and nullability change with ALTER TABLE (SQLite: Alembic's batch rebuild)
+    # The tools' modules for this database (its driver, Django's backend, the dialects), which the warm server
+    # imports before it forks when the run uses it (compare.warm.preload); a call imports any others itself.
+    preload: tuple[str, ...] = ()
 
     def create(self, story_dir: Path, name: str) -> str:
         """Create an empty database and return its URL."""
@@ -88,5 +91,8 @@ class Database:
                 indexes.append(Index(ix["column_names"], False, ix["name"]))
         return unique, indexes
 
+
+# The modules of a Django database backend (django.db.backends.NAME.*) that its commands import
+DJANGO_BACKEND = ("base", "schema", "introspection", "features", "operations", "client", "creation")
 
 CAPABILITIES = ("transactional_ddl", "native_enums", "drop_column_in_place", "alter_column_in_place")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from compare import mariadb
-from compare.databases.base import Database
+from compare.databases.base import DJANGO_BACKEND, Database
 
 _DISPLAY_WIDTH = re.compile(r"^(TINYINT|SMALLINT|MEDIUMINT|INT|INTEGER|BIGINT)\(\d+\)")
 
@@ -29,6 +29,13 @@ class MariaDB(Database):
     native_enums = False  # an ENUM(...) column type, no named type of its own
     drop_column_in_place = True
     alter_column_in_place = True
+    preload = (
+        "MySQLdb",
+        *(f"django.db.backends.mysql.{m}" for m in DJANGO_BACKEND),
+        "sqlalchemy.dialects.mysql",
+        "sqlalchemy.dialects.mysql.mysqldb",
+        "alembic.ddl.mysql",
+    )
 
     def __init__(self) -> None:
         self.run_id = secrets.token_hex(4)  # in every database name, so parallel runs never share one

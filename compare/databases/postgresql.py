@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from compare import pg
-from compare.databases.base import Database
+from compare.databases.base import DJANGO_BACKEND, Database
 
 
 class PostgreSQL(Database):
@@ -22,6 +22,14 @@ class PostgreSQL(Database):
     native_enums = True
     drop_column_in_place = True
     alter_column_in_place = True
+    preload = (
+        "psycopg",
+        "psycopg._connection_base",
+        *(f"django.db.backends.postgresql.{m}" for m in DJANGO_BACKEND),
+        "sqlalchemy.dialects.postgresql",
+        "sqlalchemy.dialects.postgresql.psycopg",
+        "alembic.ddl.postgresql",
+    )
     # The harness's own sessions read and write in UTC: the seed inserts naive UTC datetimes into timestamptz.
     connect_args = {"options": "-c timezone=UTC"}
 

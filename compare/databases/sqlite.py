@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from compare.databases.base import Database
+from compare.databases.base import DJANGO_BACKEND, Database
 from compare.model import Index
 
 
@@ -22,6 +22,13 @@ class SQLite(Database):
     native_enums = False
     drop_column_in_place = True  # since SQLite 3.35; Alembic's batch mode still rebuilds
     alter_column_in_place = False
+    preload = (
+        "sqlite3",
+        *(f"django.db.backends.sqlite3.{m}" for m in DJANGO_BACKEND),
+        "sqlalchemy.dialects.sqlite",
+        "sqlalchemy.dialects.sqlite.pysqlite",
+        "alembic.ddl.sqlite",
+    )
 
     def create(self, story_dir: Path, name: str) -> str:
         return f"sqlite:///{story_dir / f'{name}.sqlite3'}"

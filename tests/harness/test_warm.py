@@ -222,6 +222,24 @@ def test_a_prestarted_server_serves_the_calls_and_an_unused_one_is_killed(tmp_pa
     assert unused.proc.returncode == -signal.SIGKILL
 
 
+LOADED = "import sys; print(' '.join(sorted(n for n in sys.argv[1:] if n in sys.modules)))"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_server_preloads_the_modules_of_the_run_s_databases_only(tmp_path, database):
+    from compare.backends import BACKENDS
+
+    (tmp_path / "loaded.py").write_text(LOADED, encoding="utf-8")
+    warm.stop()
+    warm.preload(BACKENDS[database].preload)
+    drivers = ["psycopg", "django.db.backends.postgresql.base"]  # libpq and its libraries: mapped in every fork
+    done = warm.call([str(BIN / "python"), "loaded.py", *drivers], tmp_path, tool_env(tmp_path), 60, "warm")
+    assert (done.code, done.mode) == (0, "warm")
+    expected = [d for d in drivers if d in BACKENDS[database].preload]
+    assert done.stdout.split() == sorted(expected)  # a child starts with what its server imported, and only that
+    warm.stop()
+
+
 def _collapse_works() -> bool:
     """Whether this kernel moves memory onto huge pages on request (MADV_COLLAPSE, Linux 6.1)."""
     import ctypes
