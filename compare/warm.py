@@ -654,7 +654,7 @@ def _serve(channel_fd: int):
         raise SystemExit(f"warm server: modules from outside the tools' libraries were imported: {strays}")
     gc.freeze()  # the children share the preloaded objects: keep the collector from touching their pages
     gc.enable()  # as in a fresh interpreter, for the server's loop and, inherited, for every call
-    _ARENAS.append(_fill_free_blocks())
+    _FILLED[:] = _fill_free_blocks()
     spans = _huge_spans()  # moved onto huge pages one at a time, while no request waits: the server is ready sooner
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -716,6 +716,7 @@ def _import(names: Iterable[str]) -> None:
 
 
 _ARENAS: list[bytes] = []  # a block of each arena mapped at start, kept by the server and its children
+_FILLED: list[object] = []  # what _fill_free_blocks allocated, kept likewise
 
 
 def _side_by_side_arenas(megabytes: int) -> list[bytes]:
