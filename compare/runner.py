@@ -273,8 +273,18 @@ class StoryRunner:
 
     @property
     def tool_steps(self) -> int:
-        """How many of the scenario's steps run a tool (retries apart): the story's length, roughly."""
-        return sum(s.kind in TOOL_KINDS and not s.after_failure for s in self.scenario.steps)
+        """How many steps that run a tool the story should run, as its scenario expects: up to the step expected to
+        fail, and the retry of an upgrade. The story's length, roughly: over a catalog run (SQLite), its correlation
+        with the stories' measured CPU time is 0.73; 0.38 counting every step of the scenario."""
+        n, failed = 0, None
+        for s in self.scenario.steps:
+            if s.after_failure != (failed is not None):
+                continue
+            if failed is not None:  # the retry of a failed upgrade (see _has_work); nothing runs after it
+                return n + (failed.kind == "upgrade")
+            n += s.kind in TOOL_KINDS
+            failed = s if self.variant.step_fails(s.id, self.adapter.name, self.backend.name) else None
+        return n
 
     def run(self) -> Story:
         """Run every step until one fails (and its retry, if the scenario has one), then the checks.

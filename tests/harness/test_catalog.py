@@ -120,3 +120,22 @@ def test_the_index_links_every_scenario_page(catalog):
         assert f'href="{name}.html#' in index and (catalog["out"] / f"{name}.html").is_file()
         assert f"]({name}.md)" in (catalog["out"] / "compare.md").read_text(encoding="utf-8")
     assert not re.findall(r"<(?:link|img|iframe|script\b[^>]*\bsrc)", index, re.I)
+
+
+def test_each_story_runs_the_tool_steps_the_run_orders_it_by(catalog, tmp_path):
+    """The run starts the longest stories first (StoryRunner.tool_steps, from the scenario's expectations): each
+    story ran exactly as many tool steps as that estimate says, on every backend."""
+    from compare import runner
+    from compare.backends import BACKENDS as RUN_BACKENDS
+
+    ran = {
+        (s.scenario, s.framework, s.variant, s.backend): sum(st.kind in runner.TOOL_KINDS for st in s.steps)
+        for s in catalog["model"].stories
+    }
+    scenarios = [load(n) for n in names()]
+    plan = runner.plan(scenarios, list(ADAPTERS), None, [RUN_BACKENDS[b]() for b in BACKENDS])
+    estimated = {
+        (sc.name, fw, v, b.name): runner.StoryRunner(sc, ADAPTERS[fw], v, b, tmp_path, 60, None).tool_steps
+        for sc, fw, v, b in plan
+    }
+    assert estimated == ran
