@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from compare import bench_migrate
+from compare import bench_migrate, views
 from compare.model import Catalog, Report
 from compare.render import html, markdown
 from compare.scenario import names
@@ -133,10 +133,11 @@ def write_all(
     ReportsError (the old reports left as they were) when the directory cannot be written.
     """
     scale = bench_migrate.index_summary(out / "bench-migrate.json")  # make bench-migrate's, when it ran here
+    matrix = views.matrix(catalog.reports)  # once for both indexes: it is most of their time, at the run's end
     pages = {
         "compare.json": _catalog_chunks(catalog, parts),  # UTF-8 already: written as it is
-        "index.html": html.render_index(catalog, scale),
-        "compare.md": markdown.render_index(catalog, scale),
+        "index.html": html.render_index(catalog, scale, matrix),
+        "compare.md": markdown.render_index(catalog, scale, matrix),
     }
     for report in catalog.reports:
         pages.update((rendered or {}).get(report.scenario) or scenario_pages(report))
