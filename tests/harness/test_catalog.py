@@ -139,3 +139,30 @@ def test_each_story_runs_the_tool_steps_the_run_orders_it_by(catalog, tmp_path):
         for sc, fw, v, b in plan
     }
     assert estimated == ran
+
+
+TRICKY_PYTHON = [
+    "",
+    "x = 1",  # no final newline
+    '"""A docstring\n\nover lines."""\nimport os\n',
+    "s = f'''{1}\nx\n'''\nt = 'a\\\nb'\n",  # an f-string and a quoted string with a backslash-newline
+    "from a import (\n    b,\n    c,\n)\n@dec\nclass K(\n    Base,\n):\n    y = 1 + \\\n        2\n",
+    "# a comment with three quotes: '''\nx = \"'''\"\n\n\n",
+    "def f(:\n  '''broken\n",  # not Python: lexed whole
+    "a = 1\r\nb = '''\r\n'''\r\n",
+]
+
+
+def test_scripts_are_highlighted_as_pygments_highlights_them_whole(catalog):
+    """The HTML of every migration script of the catalog, and of a few tricky texts, is what Pygments writes for the
+    whole text at once, although the report lexes each line (or string over lines) once per run."""
+    import pygments
+    from pygments.lexers import PythonLexer
+
+    from compare.render import html
+
+    scripts = {f.text for s in catalog["model"].stories for st in s.steps for f in html.scripts(st)}
+    assert len(scripts) > 100
+    for code in [*scripts, *TRICKY_PYTHON]:
+        whole = pygments.highlight(code, PythonLexer(stripnl=False), html.FORMATTER).removesuffix("\n")
+        assert html.highlight(code, "python") == whole, code
