@@ -648,6 +648,7 @@ def _serve(channel_fd: int):
         _import(json.loads(databases))
     for w in caught:
         print(f"warm server: warning while preloading: {w.category.__name__}: {w.message}", file=sys.stderr)
+    sys.stdout.flush()  # nothing written so far may reach a call's output: the calls write on these streams
     sys.stderr.flush()
     strays = _strays()
     if strays:  # refuse to serve: the calls would not see a fresh sandbox
@@ -860,19 +861,13 @@ def _become(request: dict, reply: int, fds: list[int], base_path: list[str]) -> 
 
 
 def _stdio(fd: int, old, mode: str):
-    """A standard stream on `fd`, made the way the interpreter makes it at start-up (same encoding and errors)."""
-    import io
-
-    unbuffered = old.write_through  # -u or PYTHONUNBUFFERED: the same for this server and the calls it serves
-    raw = mode == "w" and unbuffered
-    buffer = open(fd, mode + "b", buffering=0 if raw else -1, closefd=False)
-    (buffer if raw else buffer.raw).name = old.name
-    line_buffering = not unbuffered and (os.isatty(fd) or fd == 2)
-    stream = io.TextIOWrapper(
-        buffer, old.encoding, old.errors, newline="\n", line_buffering=line_buffering, write_through=unbuffered
-    )
-    stream.mode = mode
-    return stream
+    """The server's own standard stream on `fd` (made by the interpreter at start-up, with the same environment),
+    buffered as the interpreter buffers it for what `fd` now is: the same object, so that what a library kept of it
+    when the server imported it (Alembic's Config(stdout=sys.stdout)) writes where the call's print() does, in the
+    same buffer, and is flushed at exit. A new stream would leave such output in a buffer nobody flushes."""
+    if mode == "w" and not old.write_through:  # -u or PYTHONUNBUFFERED: the same for this server and its calls
+        old.reconfigure(line_buffering=os.isatty(fd) or fd == 2)
+    return old
 
 
 def _run_main(script: str) -> int:
