@@ -263,11 +263,8 @@ def test_the_server_memory_is_on_huge_pages_where_the_kernel_can(tmp_path):
         rollup = Path(f"/proc/{server.proc.pid}/smaps_rollup").read_text()
         return int(re.search(r"^AnonHugePages:\s+(\d+) kB", rollup, re.M).group(1))
 
-    if _collapse_works():
-        deadline = time.monotonic() + 60  # the server moves its memory while it has no request to serve
-        while huge_kb() < 16 * 1024 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert huge_kb() >= 16 * 1024  # most of the preloaded heap (measured: 56 MB of 80)
+    if _collapse_works():  # moved before the first call
+        assert huge_kb() >= 16 * 1024  # most of the preloaded heap (measured: 68-70 MB of 80 when it is ready)
 
 
 PROMPT = """
