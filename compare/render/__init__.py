@@ -136,8 +136,8 @@ def write_all(
     matrix = views.matrix(catalog.reports)  # once for both indexes: it is most of their time, at the run's end
     pages = {
         "compare.json": _catalog_chunks(catalog, parts),  # UTF-8 already: written as it is
-        "index.html": html.render_index(catalog, scale, matrix),
-        "compare.md": markdown.render_index(catalog, scale, matrix),
+        "index.html": html.render_index(catalog, matrix, scale),
+        "compare.md": markdown.render_index(catalog, matrix, scale),
     }
     for report in catalog.reports:
         pages.update((rendered or {}).get(report.scenario) or scenario_pages(report))

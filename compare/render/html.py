@@ -40,10 +40,9 @@ def render(report: Report) -> str:
     return environment().get_template("report.html.j2").render(report=report)
 
 
-def render_index(catalog: Catalog, scale: dict | None = None, matrix: tuple | None = None) -> str:
-    """The catalog's front page: the matrix, linking to each scenario's page (and bench-migrate's summary, `scale`).
-    `matrix`: views.matrix(catalog.reports), when it was made already."""
-    matrix = views.matrix(catalog.reports) if matrix is None else matrix
+def render_index(catalog: Catalog, matrix: tuple, scale: dict | None = None) -> str:
+    """The catalog's front page: the matrix (views.matrix of its reports), linking to each scenario's page (and
+    bench-migrate's summary, `scale`)."""
     return environment().get_template("index.html.j2").render(catalog=catalog, scale=scale, matrix=matrix)
 
 

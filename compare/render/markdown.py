@@ -6,7 +6,6 @@ from functools import cache
 
 from jinja2 import Environment
 
-from compare import views
 from compare.model import Catalog, Report
 from compare.render import base, html
 
@@ -24,8 +23,7 @@ def render(report: Report) -> str:
     return environment().get_template("report.md.j2").render(report=report)
 
 
-def render_index(catalog: Catalog, scale: dict | None = None, matrix: tuple | None = None) -> str:
-    """The catalog matrix, linking to each scenario's page (and bench-migrate's summary, `scale`). `matrix`:
-    views.matrix(catalog.reports), when it was made already."""
-    matrix = views.matrix(catalog.reports) if matrix is None else matrix
+def render_index(catalog: Catalog, matrix: tuple, scale: dict | None = None) -> str:
+    """The catalog matrix (views.matrix of its reports), linking to each scenario's page (and bench-migrate's
+    summary, `scale`)."""
     return environment().get_template("index.md.j2").render(catalog=catalog, scale=scale, matrix=matrix)

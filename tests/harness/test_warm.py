@@ -332,10 +332,6 @@ def _tool_calls(report: dict) -> list[dict]:
     return [c for s in stories for step in s["steps"] for c in step["tool_calls"]]
 
 
-def _buffered(env) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}
-
-
 def test_the_scenario_measures_the_same_in_both_modes(tmp_path):
     reports = {}
     for mode in MODES:
@@ -345,7 +341,11 @@ def test_the_scenario_measures_the_same_in_both_modes(tmp_path):
             cwd=REPO,
             # one hash seed for every process: what a tool prints in set order must not differ by chance; output
             # buffered, as a user's is (unbuffered, what is written to a stream nobody flushes reaches the output)
-            env={**_buffered(os.environ), warm.ENV_VAR: mode, "PYTHONHASHSEED": "0"},
+            env={
+                **{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+                warm.ENV_VAR: mode,
+                "PYTHONHASHSEED": "0",
+            },
             capture_output=True,
             text=True,
             timeout=600,
