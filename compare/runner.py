@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, CancelledError, ThreadPoolExecutor, wait
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -259,7 +260,7 @@ class StoryRunner:
             variant=variant,
             backend=backend.name,
             scenario=scenario.name,
-            tool_versions={p: metadata.version(p) for p in adapter.packages},
+            tool_versions=dict(_versions(adapter.packages)),
         )
         self.dir = run_dir / f"{scenario.name}-{adapter.name}-{variant}-{backend.name}"
         self.url: str | None = None
@@ -496,6 +497,11 @@ class StoryRunner:
         step.seconds = round(time.perf_counter() - t0, 3)
 
     _query = _sql
+
+
+@cache  # reading a distribution's metadata takes about 0.25 ms: a catalog run reads 5, 189 times over
+def _versions(packages: tuple[str, ...]) -> dict[str, str]:
+    return {p: metadata.version(p) for p in packages}
 
 
 def _render(sql: str, values: dict) -> str:
