@@ -59,7 +59,6 @@ def environment() -> Environment:
     env.filters["highlight"] = highlight
     env.filters["seconds"] = lambda s: f"{s:.2f} s"
     env.filters["timing"] = timing
-    env.filters["note_number"] = lambda text, notes: notes.index(text) + 1
     return env
 
 
@@ -225,34 +224,51 @@ def _steps(stories: list[Story], step_id: str) -> list[Step]:
 
 
 @dataclass
+class Cell:
+    """How one framework's cell of a schema grid row shows: its classes, its tooltip (what differs, and why when
+    differences.toml says), whether the difference is unexplained ("!"), and the page's note numbers for it."""
+
+    css: str
+    title: str
+    unexplained: bool
+    notes: list[int]
+
+
+@dataclass
 class Grid:
-    """A schema grid ready to show: application rows, bookkeeping rows, footnotes for known differences."""
+    """A schema grid ready to show: application rows, bookkeeping rows, and the page's notes its cells point to."""
 
     rows: list[views.SchemaRow]
     bookkeeping: list[views.SchemaRow]
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # the page's: schema_grids()
 
-    def note_numbers(self, row: views.SchemaRow) -> list[int]:
-        return sorted({self.notes.index(d.text) + 1 for d in row.known})
+    def cell(self, row: views.SchemaRow, framework: str) -> Cell:
+        odd = odd_aspects(row, framework)
+        unexplained = [a for a in odd if a in row.unexplained]
+        change = row.change.get(framework)
+        css = "mono" + (f" {change}" if change else "")
+        css += " differs-unexplained" if unexplained else " differs-known" if odd else ""
+        title = ""
+        if odd:
+            title = f"differs: {', '.join(odd)}" + "".join(f". {d.text}" for d in row.known if d.aspect in odd)
+            title += ". Not listed in compare/differences.toml" if unexplained else ""
+        notes = sorted({self.notes.index(d.text) + 1 for d in row.known}) if odd and not unexplained else []
+        return Cell(css, title, bool(unexplained), notes)
 
 
 @helper
-def schema_grid(stories: list[Story], step_id: str, previous: str | None) -> Grid:
-    rows = views.schema_rows(stories, step_id, previous)
-    grid = Grid([r for r in rows if not r.bookkeeping], [r for r in rows if r.bookkeeping])
-    grid.notes = list(dict.fromkeys(d.text for r in grid.rows for d in r.known))
-    return grid
-
-
-@helper
-def page_notes(report: Report) -> list[str]:
-    """The known differences the page's schema grids point to, each numbered once for the whole page."""
-    texts: dict[str, None] = {}
-    for _, _, stories in views.groups(report):
+def schema_grids(report: Report) -> tuple[dict[tuple[str, str, str], Grid], list[str]]:
+    """Every schema grid of the page, by (variant, backend, step id), and the known differences they point to, each
+    numbered once for the whole page (the grids' notes)."""
+    grids: dict[tuple[str, str, str], Grid] = {}
+    notes: list[str] = []
+    for variant, backend, stories in views.groups(report):
         for step_id, previous in views.schema_steps(report):
-            for r in views.schema_rows(stories, step_id, previous):
-                texts.update(dict.fromkeys(d.text for d in r.known))
-    return list(texts)
+            rows = views.schema_rows(stories, step_id, previous)
+            grid = Grid([r for r in rows if not r.bookkeeping], [r for r in rows if r.bookkeeping], notes)
+            grids[variant, backend, step_id] = grid
+    notes += dict.fromkeys(d.text for grid in grids.values() for r in grid.rows for d in r.known)
+    return grids, notes
 
 
 @helper
