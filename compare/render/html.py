@@ -10,7 +10,7 @@ import datetime as dt
 import itertools
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import pygments
@@ -240,7 +240,7 @@ class Grid:
 
     rows: list[views.SchemaRow]
     bookkeeping: list[views.SchemaRow]
-    notes: list[str] = field(default_factory=list)  # the page's: schema_grids()
+    notes: list[str]  # the page's (schema_grids)
 
     def cell(self, row: views.SchemaRow, framework: str) -> Cell:
         odd = odd_aspects(row, framework)
@@ -260,14 +260,16 @@ class Grid:
 def schema_grids(report: Report) -> tuple[dict[tuple[str, str, str], Grid], list[str]]:
     """Every schema grid of the page, by (variant, backend, step id), and the known differences they point to, each
     numbered once for the whole page (the grids' notes)."""
-    grids: dict[tuple[str, str, str], Grid] = {}
-    notes: list[str] = []
-    for variant, backend, stories in views.groups(report):
-        for step_id, previous in views.schema_steps(report):
-            rows = views.schema_rows(stories, step_id, previous)
-            grid = Grid([r for r in rows if not r.bookkeeping], [r for r in rows if r.bookkeeping], notes)
-            grids[variant, backend, step_id] = grid
-    notes += dict.fromkeys(d.text for grid in grids.values() for r in grid.rows for d in r.known)
+    rows = {
+        (variant, backend, step_id): views.schema_rows(stories, step_id, previous)
+        for variant, backend, stories in views.groups(report)
+        for step_id, previous in views.schema_steps(report)
+    }
+    notes = list(dict.fromkeys(d.text for found in rows.values() for r in found for d in r.known))
+    grids = {
+        key: Grid([r for r in found if not r.bookkeeping], [r for r in found if r.bookkeeping], notes)
+        for key, found in rows.items()
+    }
     return grids, notes
 
 
@@ -277,7 +279,6 @@ def known_findings(report: Report) -> list:
     return [f for f in report.findings if f.rule == "schema_difference" and "Known:" in f.text]
 
 
-@helper
 def odd_aspects(row: views.SchemaRow, framework: str) -> list[str]:
     """The aspects in which this framework's column departs from the others' (all of them when no majority)."""
     odd = []
