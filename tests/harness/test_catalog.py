@@ -15,7 +15,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from compare import jsonschema as report_schema
-from compare import render, views
+from compare import render, runner, views
 from compare.adapters import ADAPTERS
 from compare.databases import DATABASES
 from compare.model import Catalog
@@ -71,6 +71,13 @@ def test_scenario_runs_as_documented(catalog, name, backend):
         if not s.ok
     ]
     assert not surprises
+
+
+def test_with_no_tmpdir_the_sandboxes_are_made_where_sandboxes_parent_says(catalog):
+    """A run with the default environment (no TMPDIR) keeps its sandboxes in memory when /dev/shm has room."""
+    places = {r["environment"]["Sandboxes"] for r in catalog["json"]["reports"]}
+    parent = runner.sandboxes_parent()
+    assert places == {f"{parent} (in memory)" if parent == str(runner.MEMORY_DIR) else parent}
 
 
 def test_each_scenario_page_is_that_of_its_report_in_compare_json(catalog):
