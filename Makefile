@@ -93,8 +93,9 @@ bench-http: venv ## HTTP load on every app x backend: requests/s, p50/p99 -> rep
 
 bench: bench-compare bench-http ## All benchmarks
 
-test: venv ## Run the whole test suite (contract, migrations, harness)
-	python -m pytest
+# One worker per core, each taking whole test files (so a file's shared run is made once): 19:43 -> 13:59 on 2 cores.
+test: venv ## Run the whole test suite (contract, migrations, harness) on every core
+	python -m pytest -n auto --dist loadfile
 
 lint: venv ## Ruff lint and format check
 	ruff check .
