@@ -93,7 +93,7 @@ bench-http: venv ## HTTP load on every app x backend: requests/s, p50/p99 -> rep
 
 bench: bench-compare bench-http ## All benchmarks
 
-# One worker per core, each taking whole test files (so a file's shared run is made once): 19:43 -> 13:59 on 2 cores.
+# One worker per core, each taking whole test files, so a file's shared run is made once (README: Tests).
 test: venv ## Run the whole test suite (contract, migrations, harness) on every core
 	python -m pytest -n auto --dist loadfile
 
