@@ -95,7 +95,7 @@ bench: bench-compare bench-http ## All benchmarks
 
 # One worker per core, each taking whole test files, so a file's shared run is made once (README: Tests).
 test: venv ## Run the whole test suite (contract, migrations, harness) on every core
-	python -m pytest -n auto --dist loadfile
+	python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 lint: venv ## Ruff lint and format check
 	ruff check .
