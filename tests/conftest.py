@@ -13,8 +13,8 @@ from tests.mariadb import mariadb_server  # noqa: F401  (a fixture)
 from tests.postgres import pg_server  # noqa: F401  (a fixture)
 from tests.support import TOKEN, Api, LiveServer
 
-# The longest files, longest first (junit times with two workers: 244-285 s down to 114 s): `make test` hands whole
-# files to its workers in collection order, and a long file taken last would leave the other worker idle.
+# The longest files by junit times, longest first: `make test` hands whole files to its workers in collection order,
+# and a long file taken last would leave the other worker idle (README: Tests).
 LONGEST_FIRST = (
     "tests/harness/test_catalog.py",
     "tests/migrations/test_migrations.py",
