@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import itertools
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -72,21 +71,25 @@ def timing(step: Step) -> str:
 @lru_cache(maxsize=4096)  # the stories of a framework share most of their scripts and statements
 def highlight(code: str, language: str) -> Markup:
     """Pygments-highlighted code (spans only, to go inside a <pre>)."""
-    tokens = _python_tokens(code) if language == "python" else LEXERS[language](stripnl=False).get_tokens(code)
-    return Markup(pygments.format(tokens, FORMATTER).removesuffix("\n"))
+    if language == "python" and (pieces := _python_pieces(code)) is not None:
+        html = "".join(map(_python_piece_html, pieces))
+    else:
+        html = pygments.format(LEXERS[language](stripnl=False).get_tokens(code), FORMATTER)
+    return Markup(html.removesuffix("\n"))
 
 
-def _python_tokens(code: str) -> Iterator[tuple]:
-    """PythonLexer's tokens of `code`, lexed a line at a time (a string that spans lines, with all its lines), each
-    piece once per run: the catalog's scripts differ by a few lines (150 KB of scripts, 28 KB of distinct lines;
-    lexing them took 0.19 s of a run's CPU, now 0.08). Pygments' Python lexer starts every line outside a string in
-    its root state, so the tokens are the same as the whole script's (a test compares the HTML)."""
+def _python_pieces(code: str) -> list[str] | None:
+    """`code` cut after each line that does not end inside a string, to be lexed and formatted a piece at a time,
+    each piece once per run: the catalog's scripts differ by a few lines (150 KB of scripts, 28 KB of distinct lines;
+    lexing and formatting them whole took 0.19 s of a run's CPU). Pygments' Python lexer starts every line outside a
+    string in its root state, and its HTML formatter closes every span at a line's end, so the pieces' HTML, put
+    together, is the whole script's (a test compares them). None: lex it whole (not Python after all)."""
     if "\r" in code:  # ast would count a lone CR as a line's end, and the split below does not
-        return _PYTHON.get_tokens(code)
+        return None
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError):  # not Python after all: lexed whole, as Pygments would
-        return _PYTHON.get_tokens(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return None
     inside = set()  # the lines (from 1) that end inside a string
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant | ast.JoinedStr) and node.end_lineno > node.lineno:
@@ -100,15 +103,15 @@ def _python_tokens(code: str) -> Iterator[tuple]:
             piece = []
     if piece:
         pieces.append("\n".join(piece) + "\n")
-    return itertools.chain.from_iterable(map(_python_piece_tokens, pieces))
+    return pieces
 
 
 _PYTHON = PythonLexer(stripnl=False)  # a RegexLexer keeps no state between texts: one serves every thread
 
 
 @lru_cache(maxsize=16384)
-def _python_piece_tokens(text: str) -> tuple:
-    return tuple(_PYTHON.get_tokens(text))
+def _python_piece_html(text: str) -> str:
+    return pygments.format(_PYTHON.get_tokens(text), FORMATTER)
 
 
 # --- small views for the template ----------------------------------------------------------------------
