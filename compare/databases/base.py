@@ -46,9 +46,10 @@ class Database:
     # --- schema-inspection quirks (compare.snapshot) -------------------------------------------------------
 
     @classmethod
-    def schema_key(cls, conn: sa.Connection) -> tuple | None:
-        """What the reflected tables are a pure function of, read from the database itself (two snapshots with the
-        same key reflect the same tables, so the second may reuse the first's); None: reflect every time."""
+    def table_keys(cls, conn: sa.Connection) -> dict[str, tuple] | None:
+        """Each table's name -> what its reflection is a pure function of, read from the database itself (a table
+        with the key of one reflected before, in this database or another, reflects the same, so it may reuse that
+        reflection); the names are the inspector's get_table_names(). None: reflect every table every time."""
         return None
 
     @classmethod

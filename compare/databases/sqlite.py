@@ -40,11 +40,26 @@ class SQLite(Database):
         return {"SQLite": sqlite3.sqlite_version}
 
     @classmethod
-    def schema_key(cls, conn):
+    def table_keys(cls, conn):
         # SQLite keeps the whole schema as the CREATE statements in sqlite_master, and its PRAGMAs answer from them
-        # (asked through the driver itself: SQLAlchemy's result objects would cost more than the query)
+        # (asked through the driver itself: SQLAlchemy's result objects would cost more than the query). A table's
+        # key: its own rows (the table, its indexes and triggers) and those of every table its CREATE statement
+        # names, which holds each table it references (the inspector reads a referenced table's primary key when a
+        # REFERENCES clause names no column). Names are matched in lower case, as SQLite matches them; a table
+        # whose name is only part of a word there is included too, which costs a reuse, never a wrong one.
         rows = conn.connection.driver_connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")
-        return (sqlite3.sqlite_version, *rows)
+        own: dict[str, list[tuple]] = {}
+        for row in sorted(rows, key=lambda r: (r[2], r[0], r[1])):
+            own.setdefault(row[2], []).append(row)
+        # the inspector's get_table_names(): tables, sqlite's own apart
+        names = [n for n, rs in own.items() if not n.startswith("sqlite_") and any(r[0] == "table" for r in rs)]
+        lower = {n: n.lower() for n in names}
+        keys = {}
+        for name in names:
+            sql = " ".join(r[3] or "" for r in own[name]).lower()
+            named = sorted(n for n in names if n != name and lower[n] in sql)
+            keys[name] = (sqlite3.sqlite_version, tuple(own[name]), *(tuple(own[n]) for n in named))
+        return keys
 
     @classmethod
     def state_key(cls, url):

@@ -63,6 +63,42 @@ def test_a_change_of_schema_is_seen_and_matches_a_fresh_reflection(tmp_path: Pat
     assert snap(engine) == after  # now from the reused reflection
 
 
+COMMENTS = "CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER REFERENCES posts, text TEXT)"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE posts RENAME COLUMN id TO post_key",  # the key comments' REFERENCES posts (no column) points at
+        "ALTER TABLE comments ADD COLUMN author TEXT",
+    ],
+)
+def test_a_table_is_reflected_again_when_it_or_a_table_it_references_changes(tmp_path: Path, change: str) -> None:
+    engine = database(tmp_path / "a.sqlite3", COMMENTS)
+    before = snap(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(change)
+    after = snap(engine)
+    assert after == reflected_afresh(engine)
+    assert after.table("comments") != before.table("comments")
+
+
+def test_a_table_that_did_not_change_is_reused_while_the_changed_one_is_reflected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = database(tmp_path / "a.sqlite3", "CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT)")
+    snap(engine)
+    reflected = []
+    table = snapshot._table
+    monkeypatch.setattr(
+        snapshot, "_table", lambda conn, inspector, name: reflected.append(name) or table(conn, inspector, name)
+    )
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE tags ADD COLUMN slug TEXT")
+    assert snap(engine) == reflected_afresh(engine)
+    assert reflected[0] == "tags" and reflected.count("posts") == 1  # once, by reflected_afresh
+
+
 def test_the_same_schema_elsewhere_is_reused_with_its_own_version_and_copy(tmp_path: Path) -> None:
     one = database(tmp_path / "one.sqlite3")
     two = database(tmp_path / "two.sqlite3", "INSERT INTO django_migrations (app, name) VALUES ('blog', '0002_x')")
