@@ -6,7 +6,7 @@ gc.disable()  # the imports make no garbage: collecting during them only re-scan
 from compare import warm  # noqa: E402
 
 if sys.argv[1:2] == ["run"]:
-    # the warm server imports the tools on the other core while the harness imports itself (about 1 s each)
+    # the warm servers import the tools on the cores while the harness imports itself (about 0.5 s each)
     warm.prestart()
 
 from compare.cli import main  # noqa: E402

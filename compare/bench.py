@@ -14,7 +14,7 @@ subprocess, timed from the outside, once per tool mode (compare.warm: plain and 
   and after, reading the SQL log) in the call's time; and, per story, the time it spent outside its tool calls
   (sandbox copy, database, seed, edits, snapshots, checks) divided by its calls.
 
-The warm server's own start (one per run: importing the tools) is measured on its own and reported next to the
+The warm servers' own start (once per run: importing the tools) is measured on its own and reported next to the
 per-call figures. Written to reports/bench-compare.json. A benchmark, not a test: nothing here fails on a number.
 """
 
@@ -120,7 +120,7 @@ def one_run(tool_mode: str, db: str) -> tuple[float, dict, str | None]:
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
-            _, status, usage = os.wait4(proc.pid, 0)  # the whole run: the harness, its tools, the warm server
+            _, status, usage = os.wait4(proc.pid, 0)  # the whole run: the harness, its tools, the warm servers
             proc.returncode = code = os.waitstatus_to_exitcode(status)
             wall = time.perf_counter() - t0
             output.seek(0)
@@ -152,7 +152,7 @@ def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     }
     start_wall, start_cpu = warm.server_start_cost(m for name in dbs for m in BACKENDS[name].preload)
     result["warm_server_start"] = {"wall_seconds": round(start_wall, 3), "cpu_seconds": round(start_cpu, 3)}
-    print(f"warm server start (once per run): {start_wall:.2f} s wall, {start_cpu:.2f} s CPU")
+    print(f"warm servers start (once per run): {start_wall:.2f} s wall, {start_cpu:.2f} s CPU")
     for mode in modes:
         runs = []
         for n in range(1, args.runs + 1):

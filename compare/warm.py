@@ -1,10 +1,10 @@
 """Tool processes: a fresh interpreter per call (plain), or a fork of one that has already imported the tools (warm).
 
-A tool call's cost is almost all imports. In warm mode one server process per harness run imports Django,
-SQLAlchemy, Alembic, Flask and their dependencies, and nothing of the apps under test, then forks once per call
-(`python -m compare run` starts it first thing, so that it imports on one core while the harness does on the other;
-before its first call it moves its memory onto 2 MB pages, which makes each fork and each child's exit about twice
-as cheap).
+A tool call's cost is almost all imports. In warm mode one server process per group of tools (GROUPS: Django's
+`manage.py`; Alembic and Flask) per harness run imports that group's libraries and their dependencies, nothing of
+the apps under test and nothing of the other group's tools, then forks once per call of its group (`python -m
+compare run` starts them first thing, so that they import on the cores while the harness imports itself; before its
+first call each moves its memory onto 2 MB pages, which makes each fork and each child's exit about twice as cheap).
 The child becomes the call: its own session (so a timeout kills its whole process group), the call's stdin, stdout
 and stderr, working directory, environment (os.environ replaced), sys.argv and sys.path as a fresh interpreter
 would have them for that script and directory, and the SQL tracer installed as `sitecustomize` installs it. It then
@@ -18,10 +18,11 @@ are per call), and warnings a library emits while it is imported (the server imp
 its stderr). tests/harness/test_warm.py runs the same calls, and the add_read_count scenario, in both modes and
 compares what they saw and did.
 
-The harness talks to the server over one socket pair. Its first message names the modules of the run's databases
+The harness talks to each server over one socket pair. Its first message names the modules of the run's databases
 (each database's `preload`: psycopg only when the run uses PostgreSQL, so a SQLite run's forks copy none of libpq's
-mappings); the server imports them after the common PRELOAD. Then each request carries the call as JSON and four
-file descriptors (a reply socket, stdin, stdout, stderr), so the server, single-threaded, serves concurrent calls.
+mappings); the server imports those of its group after its part of PRELOAD. Then each request carries the call as
+JSON and four file descriptors (a reply socket, stdin, stdout, stderr), so the server, single-threaded, serves
+concurrent calls.
 This file is also the server's program; it imports nothing of the harness.
 """
 
@@ -122,6 +123,57 @@ PRELOAD = (
     "pydantic",
     "pydantic_settings",
 )
+
+
+@dataclass(frozen=True)
+class Group:
+    """The tools one server forks for: it imports their libraries, and no other tool's."""
+
+    scripts: tuple[str, ...]  # the file names of the scripts whose calls it serves
+    packages: tuple[str, ...]  # the top-level packages of PRELOAD (and of a database's preload) only it imports
+    arena_mb: int  # Python's 1 MB arenas it maps before it imports (see _side_by_side_arenas)
+
+
+# One server per group of tools, all started at once, so that they import on both cores while the harness imports
+# itself; a call goes to the server of its script (a script of no group, to the first), and its process holds
+# nothing of the other tools, as a fresh `python manage.py` holds nothing of SQLAlchemy. A module of no group's
+# packages (the standard library's, a database driver) is imported by every server. Measured on the 2-core machine,
+# SQLite: the arenas the imports fill, 37 and 20 (47 for one server with both); a fork and a child's exit cost,
+# without huge pages, 2.4 + 4.0 ms and 1.0 + 2.0 ms (2.6 + 3.9 ms with both).
+GROUPS = {
+    "sqlalchemy": Group(
+        scripts=("alembic", "flask"),
+        packages=(
+            "sqlalchemy",
+            "alembic",
+            "mako",
+            "flask",
+            "flask_sqlalchemy",
+            "flask_migrate",
+            "werkzeug",
+            "dotenv",
+            "jinja2",
+            "pydantic",
+            "pydantic_settings",
+        ),
+        arena_mb=40,
+    ),
+    "django": Group(scripts=("manage.py",), packages=("django", "dj_database_url", "sqlparse"), arena_mb=24),
+}
+
+
+def group_of(script: str) -> str:
+    """The group whose server forks for a call of this script."""
+    name = os.path.basename(script)
+    return next((g for g, group in GROUPS.items() if name in group.scripts), next(iter(GROUPS)))
+
+
+def _in_group(module: str, group: str) -> bool:
+    """Whether this group's server imports the module: one of its own packages', or of no group's."""
+    top = module.partition(".")[0]
+    owner = next((g for g, grp in GROUPS.items() if top in grp.packages), None)
+    return owner in (None, group)
+
 
 # Variables a fresh interpreter reads as it starts; a call whose values differ from the server's runs plain.
 _STARTUP_VARS = ("LANG", "LANGUAGE")
@@ -247,8 +299,7 @@ def call(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, tool_m
     """Run one tool command (argv[0] an absolute path) with stdin on /dev/null, its output captured as text."""
     raise_if_cancelled()
     name = tool_mode or mode()
-    # a command that is not a Python script of this virtualenv runs plain (its Exit says so)
-    server = _server(env) if name == "warm" and _script(argv) is not None else None
+    server = _server_for(argv, env) if name == "warm" else None
     # Output goes to in-memory files, read once the call has ended: a pipe would wake the harness at every write
     out, err = os.memfd_create("stdout"), os.memfd_create("stderr")
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -365,7 +416,7 @@ class Terminal:
     ):
         raise_if_cancelled()
         name = tool_mode or mode()
-        server = _server(env) if name == "warm" and _script(argv) is not None else None
+        server = _server_for(argv, env) if name == "warm" else None
         self.fd, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *dimensions, 0, 0))
         self.mode = "warm" if server else "plain"
@@ -432,14 +483,15 @@ def _script(argv: list[str]) -> tuple[str, list[str]] | None:
 class _Server:
     """The harness's handle on the warm server: one process per run, serving concurrent calls."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], group: str):
         import tempfile
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.group = group
         self.started = time.perf_counter()
         self.log = tempfile.TemporaryFile(prefix="compare-warm-")  # the server's own stderr
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _BOOT, __file__, str(theirs.fileno())],
+            [sys.executable, "-c", _BOOT, __file__, str(theirs.fileno()), group],
             cwd="/",  # nothing is imported from it: the server drops the '' that -c puts first on sys.path
             env={k: v for k, v in env.items() if k not in ("COMPARE_SQL_LOG", "DATABASE_URL")},
             stdin=subprocess.DEVNULL,
@@ -451,6 +503,7 @@ class _Server:
         theirs.close()
         self.sock = ours
         self.lock = threading.Lock()
+        self.ready_lock = threading.Lock()
         self.modules_sent = False
         self.ready = False
         self.served = False
@@ -466,14 +519,17 @@ class _Server:
         """Wait until the server has imported the tools (ServerError if it could not); at once if it has."""
         if self.ready:
             return
-        self.preload(())  # nobody said which databases the calls use: only PRELOAD
-        ready = self.sock.recv(64).split()
-        if not ready or ready[0] != b"ready":
-            self.proc.wait()
-            raise ServerError(f"the warm tool server did not start: {self.errors()}")
-        self.start_seconds = time.perf_counter() - self.started
-        self.start_cpu_seconds = float(ready[1])
-        self.ready = True
+        with self.ready_lock:  # one thread reads the answer; the others wait for it
+            if self.ready:
+                return
+            self.preload(())  # nobody said which databases the calls use: only PRELOAD
+            ready = self.sock.recv(64).split()
+            if not ready or ready[0] != b"ready":
+                self.proc.wait()
+                raise ServerError(f"the warm tool server ({self.group}) did not start: {self.errors()}")
+            self.start_seconds = time.perf_counter() - self.started
+            self.start_cpu_seconds = float(ready[1])
+            self.ready = True
 
     def errors(self) -> str:
         self.log.seek(0)
@@ -561,46 +617,60 @@ def _startup_var(name: str) -> bool:
     return name in _STARTUP_VARS or name.startswith(_STARTUP_PREFIXES)
 
 
-def _server(env: dict[str, str], wait: bool = True) -> _Server:
-    """The warm server for calls with these start-up variables, started on first use (or by prestart()); with
-    `wait`, once it is ready."""
-    key = tuple(sorted((k, v) for k, v in env.items() if _startup_var(k)))
+def _server(env: dict[str, str], group: str, wait: bool = True) -> _Server:
+    """The warm server of this group for calls with these start-up variables, started on first use (or by
+    prestart()); with `wait`, once it is ready (a call waits for its own group's server only)."""
+    key = (group, *sorted((k, v) for k, v in env.items() if _startup_var(k)))
     with _servers_lock:
         server = _servers.get(key)
         if server is None or (server.ready and not server.alive()):
             if not _servers:
                 atexit.register(stop)
-            server = _servers[key] = _Server(env)
-        if wait:
-            server.wait_ready()
-        return server
+            server = _servers[key] = _Server(env, group)
+    if wait:
+        server.wait_ready()
+    return server
+
+
+def _server_for(argv: list[str], env: dict[str, str]) -> _Server | None:
+    """The ready server of the call's group; None for a command that is not a Python script of this virtualenv
+    (it runs plain, and its Exit says so)."""
+    script = _script(argv)
+    return None if script is None else _server(env, group_of(script[0]))
 
 
 def prestart() -> None:
-    """Start the warm server for the calls of this run now, without waiting for it: it imports the tools on another
-    core while the harness imports itself and prepares the sandboxes. Unused, it is killed at exit."""
+    """Start the warm servers for the calls of this run now, without waiting for them: they import the tools on the
+    cores while the harness imports itself and prepares the sandboxes. One left unused is killed at exit."""
     if mode() == "warm":
-        _server(tool_environment(), wait=False)
+        for group in GROUPS:
+            _server(tool_environment(), group, wait=False)
 
 
 def preload(modules: Iterable[str]) -> None:
-    """Have the warm server import these modules too (the run's databases' drivers and dialects) before it forks,
-    starting it now if it has not started. The first list counts: a call imports whatever else it needs itself,
-    as in plain mode."""
+    """Have the warm servers import these modules too (the run's databases' drivers and dialects, each server those
+    of its group) before they fork, starting them now if they have not started. The first list counts: a call
+    imports whatever else it needs itself, as in plain mode."""
     if mode() == "warm":
-        _server(tool_environment(), wait=False).preload(modules)
+        modules = list(modules)
+        for group in GROUPS:
+            _server(tool_environment(), group, wait=False).preload(modules)
 
 
 def server_start_cost(modules: Iterable[str] = ()) -> tuple[float, float]:
-    """Start a warm server as a run starts one (preloading these modules too) and stop it: its wall time until
-    ready, and its CPU time."""
-    server = _Server(tool_environment())
-    server.preload(modules)
+    """Start the warm servers as a run starts them (preloading these modules too) and stop them: the wall time
+    until the last is ready, and their CPU time."""
+    modules = list(modules)
+    servers = [_Server(tool_environment(), group) for group in GROUPS]
     try:
-        server.wait_ready()
-        return server.start_seconds, server.start_cpu_seconds
+        for server in servers:
+            server.preload(modules)
+        for server in servers:
+            server.wait_ready()
+        return max(s.start_seconds for s in servers), sum(s.start_cpu_seconds for s in servers)
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
 
 
 def stop() -> None:
@@ -617,7 +687,7 @@ def stop() -> None:
 _BOOT = "import sys; del sys.path[0]; __file__ = sys.argv[1]; exec(compile(open(__file__).read(), __file__, 'exec'))"
 
 
-def _serve(channel_fd: int):
+def _serve(channel_fd: int, group: str):
     """Import the tools, then fork once per request; return only in a forked child, with what it must run (the
     server itself exits when the harness closes the channel)."""
     base_path = list(sys.path)
@@ -625,15 +695,15 @@ def _serve(channel_fd: int):
     import warnings
 
     gc.disable()  # importing creates no garbage worth collecting: the collector would only re-scan the imports
-    _ARENAS[:] = _side_by_side_arenas(48)
+    _ARENAS[:] = _side_by_side_arenas(GROUPS[group].arena_mb)
     channel = socket.socket(fileno=channel_fd)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _import(PRELOAD)
+        _import(m for m in PRELOAD if _in_group(m, group))
         databases = channel.recv(1 << 16)  # _Server.preload: sent as soon as the harness knows the run's databases
         if not databases:
             exit_now(0)
-        _import(json.loads(databases))
+        _import(m for m in json.loads(databases) if _in_group(m, group))
     for w in caught:
         print(f"warm server: warning while preloading: {w.category.__name__}: {w.message}", file=sys.stderr)
     sys.stdout.flush()  # nothing written so far may reach a call's output: the calls write on these streams
@@ -908,4 +978,4 @@ def exit_now(code: int) -> None:
 
 
 if __name__ == "__main__" and sys.argv[0] == "-c":
-    _become(*_serve(int(sys.argv[2])))
+    _become(*_serve(int(sys.argv[2]), sys.argv[3]))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from compare import pg
+from compare import pg, warm
 from tests.support import missing
 
 pytestmark = pytest.mark.harness
@@ -203,11 +203,17 @@ def test_a_tool_killed_from_outside_stops_the_run(tmp_path):
 
 
 def test_a_killed_warm_server_stops_the_run(tmp_path):
-    """The warm tool server killed by SIGKILL during a call: exit 1, one line saying so, the call it was serving
-    killed too, nothing left behind."""
+    """The warm tool server of the hanging call (`flask db migrate`) killed by SIGKILL during the call: exit 1, one
+    line saying so, the call it was serving killed too, the other server stopped, nothing left behind."""
     run = Hanging(tmp_path, tmp_path / "reports", 600, "--tool-mode", "warm")
     run.tool()
-    (server,) = [pid for pid in children(run.proc.pid) if b"warm.py" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    servers = {
+        Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[-2]: pid
+        for pid in children(run.proc.pid)
+        if b"warm.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    }
+    assert sorted(servers) == sorted(g.encode() for g in warm.GROUPS)  # its argv ends with its group
+    server = servers[warm.group_of("flask").encode()]
     os.kill(server, signal.SIGKILL)
     code, err, _ = run.end()
     assert code == 1

@@ -209,34 +209,36 @@ def test_a_prestarted_server_serves_the_calls_and_an_unused_one_is_killed(tmp_pa
     (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
     warm.stop()
     warm.prestart()
-    [server] = warm._servers.values()
+    servers = {s.group: s for s in warm._servers.values()}
+    assert sorted(servers) == sorted(warm.GROUPS)  # one per group of tools, all at once
     done = warm.call([str(BIN / "python"), "probe.py", "0"], tmp_path, tool_env(tmp_path), 60, "warm")
     assert (done.code, done.mode) == (0, "warm")
-    assert list(warm._servers.values()) == [server] and server.served  # the call went to the prestarted server
+    used = servers[warm.group_of("probe.py")]
+    assert list(warm._servers.values()) == list(servers.values()) and used.served  # went to a prestarted server
     warm.stop()
-    assert server.proc.returncode == 0  # a server that served calls stops by itself when its channel closes
-
-    warm.prestart()
-    [unused] = warm._servers.values()
-    warm.stop()
-    assert unused.proc.returncode == -signal.SIGKILL
+    assert used.proc.returncode == 0  # a server that served calls stops by itself when its channel closes
+    assert all(s.proc.returncode == -signal.SIGKILL for s in servers.values() if s is not used)
 
 
 LOADED = "import sys; print(' '.join(sorted(n for n in sys.argv[1:] if n in sys.modules)))"
 
 
+@pytest.mark.parametrize("script", ["manage.py", "loaded.py"])
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_the_server_preloads_the_modules_of_the_run_s_databases_only(tmp_path, database):
+def test_a_call_starts_with_its_own_tools_and_the_run_s_databases_only(tmp_path, database, script):
     from compare.backends import BACKENDS
 
-    (tmp_path / "loaded.py").write_text(LOADED, encoding="utf-8")
+    (tmp_path / script).write_text(LOADED, encoding="utf-8")
     warm.stop()
     warm.preload(BACKENDS[database].preload)
-    drivers = ["psycopg", "django.db.backends.postgresql.base"]  # libpq and its libraries: mapped in every fork
-    done = warm.call([str(BIN / "python"), "loaded.py", *drivers], tmp_path, tool_env(tmp_path), 60, "warm")
+    group = warm.group_of(script)
+    # libpq and its libraries are mapped in every fork; the other tools' libraries fill every fork's memory
+    names = ["psycopg", "django.db.backends.postgresql.base", "django.db.migrations", "sqlalchemy", "alembic"]
+    done = warm.call([str(BIN / "python"), script, *names], tmp_path, tool_env(tmp_path), 60, "warm")
     assert (done.code, done.mode) == (0, "warm")
-    expected = [d for d in drivers if d in BACKENDS[database].preload]
-    assert done.stdout.split() == sorted(expected)  # a child starts with what its server imported, and only that
+    own = {"django": ["django.db.migrations"], "sqlalchemy": ["sqlalchemy", "alembic"]}[group]
+    drivers = [d for d in names[:2] if d in BACKENDS[database].preload and warm._in_group(d, group)]
+    assert done.stdout.split() == sorted(own + drivers)  # a child starts with what its server imported, only that
     warm.stop()
 
 
