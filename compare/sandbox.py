@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import difflib
 import errno
+import functools
 import hashlib
 import io
 import os
 import re
 import shlex
-import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -48,7 +48,7 @@ _DISK_TEXT = (*_DISK_FULL_TEXT, "Read-only file system")
 def disk_fault(exc: OSError, where: Path) -> RunFault | None:
     """The RunFault for an OSError that says the disk is full or read-only (None for any other error).
 
-    `where` is the directory the sandboxes are made in. shutil.copytree's Error gathers the errors of many files.
+    `where` is the directory the sandboxes are made in.
     """
     if exc.errno in _DISK_ERRNOS:
         cause = exc.strerror
@@ -81,12 +81,12 @@ class Sandbox:
         self._calls = 0
         self._digests: dict[tuple[str, int, int], str] = {}
         self.last_migration: str | None = None  # the script the last generate step wrote (for MIGRATION edits)
-        shutil.copytree(REPO / adapter.app_dir, self.app, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        for path in adapter.scaffold:
-            target = self.app / path
-            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-        for script in adapter.migration_files(self.app):
-            script.unlink()
+        for path, (content, mode) in _app_files(adapter.app_dir).items():
+            if not adapter.is_script(path) and not any(path == s or path.startswith(f"{s}/") for s in adapter.scaffold):
+                target = self.app / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+                target.chmod(mode)
         try:
             self.apply(start)
         except EditError as exc:
@@ -277,6 +277,18 @@ class Sandbox:
             written=self.read(written),
             error=error,
         )
+
+
+@functools.cache
+def _app_files(app_dir: str) -> dict[str, tuple[bytes, int]]:
+    """The app's files in the repo (bytecode apart), read once per run: path -> content and permission bits."""
+    found = {}
+    for directory, subdirs, names in os.walk(REPO / app_dir):
+        subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
+        for name in sorted(n for n in names if not n.endswith(".pyc")):
+            path = Path(directory, name)
+            found[path.relative_to(REPO / app_dir).as_posix()] = path.read_bytes(), path.stat().st_mode & 0o7777
+    return found
 
 
 def _locate(lines: list[str], edit: Edit, where: str) -> int:
