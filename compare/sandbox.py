@@ -156,7 +156,7 @@ class Sandbox:
     def run(self, argv: list[str], tool_mode: str | None = None) -> Result:
         """Run one real tool command in the app copy, with a timeout; record its SQL and the files it wrote.
 
-        The tool runs as a fresh interpreter or forked from the warm server (compare.warm; `tool_mode` overrides the
+        The tool runs as a fresh interpreter or forked from its warm server (compare.warm; `tool_mode` overrides the
         run's mode for this call); either way with the same argv, cwd, environment and stdin, in its own session,
         killed with its process group at the timeout.
         """

@@ -232,7 +232,7 @@ class Cancelled(Exception):
 
 
 class ServerError(RuntimeError):
-    """The warm server did not start, or it went away during a call (killed from outside, out of memory)."""
+    """A warm server did not start, or it went away during a call (killed from outside, out of memory)."""
 
 
 _live: set = set()  # the children of the calls in progress
@@ -481,7 +481,7 @@ def _script(argv: list[str]) -> tuple[str, list[str]] | None:
 
 
 class _Server:
-    """The harness's handle on the warm server: one process per run, serving concurrent calls."""
+    """The harness's handle on a warm server: one process per group of tools and run, serving concurrent calls."""
 
     def __init__(self, env: dict[str, str], group: str):
         import tempfile
@@ -565,7 +565,7 @@ class _Server:
 
 
 class _Forked:
-    """One call served by the warm server: the child writes its pid, the server its exit status and CPU time."""
+    """One call served by a warm server: the child writes its pid, the server its exit status and CPU time."""
 
     def __init__(self, server: _Server, request: dict, fds: tuple[int, int, int]):
         self.reply, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
