@@ -522,7 +522,7 @@ class _Server:
         with self.ready_lock:  # one thread reads the answer; the others wait for it
             if self.ready:
                 return
-            self.preload(())  # nobody said which databases the calls use: only PRELOAD
+            self.preload(_databases or ())  # () if nobody said which databases the calls use: only PRELOAD
             ready = self.sock.recv(64).split()
             if not ready or ready[0] != b"ready":
                 self.proc.wait()
@@ -611,6 +611,7 @@ class _Forked:
 
 _servers: dict[tuple, _Server] = {}
 _servers_lock = threading.Lock()
+_databases: list[str] | None = None  # the modules the first preload() named
 
 
 def _startup_var(name: str) -> bool:
@@ -649,12 +650,16 @@ def prestart() -> None:
 
 def preload(modules: Iterable[str]) -> None:
     """Have the warm servers import these modules too (the run's databases' drivers and dialects, each server those
-    of its group) before they fork, starting them now if they have not started. The first list counts: a call
-    imports whatever else it needs itself, as in plain mode."""
+    of its group) before they fork: those started now, and any started later (on a call of its group) as it starts.
+    The first list counts: a call imports whatever else it needs itself, as in plain mode."""
+    global _databases
     if mode() == "warm":
-        modules = list(modules)
-        for group in GROUPS:
-            _server(tool_environment(), group, wait=False).preload(modules)
+        with _servers_lock:
+            if _databases is None:
+                _databases = list(dict.fromkeys(modules))
+            servers = list(_servers.values())
+        for server in servers:
+            server.preload(_databases)
 
 
 def server_start_cost(modules: Iterable[str] = ()) -> tuple[float, float]:
@@ -674,11 +679,14 @@ def server_start_cost(modules: Iterable[str] = ()) -> tuple[float, float]:
 
 
 def stop() -> None:
-    """Stop the warm servers (each also stops by itself when the harness's process ends)."""
+    """Stop the warm servers (each also stops by itself when the harness's process ends); the next preload() counts
+    again."""
+    global _databases
     with _servers_lock:
         for server in _servers.values():
             server.stop()
         _servers.clear()
+        _databases = None
 
 
 # --- warm mode: the server and its children ------------------------------------------------------------------

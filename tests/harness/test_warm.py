@@ -239,6 +239,7 @@ def test_a_call_starts_with_its_own_tools_and_the_run_s_databases_only(tmp_path,
     own = {"django": ["django.db.migrations"], "sqlalchemy": ["sqlalchemy", "alembic"]}[group]
     drivers = [d for d in names[:2] if d in BACKENDS[database].preload and warm._in_group(d, group)]
     assert done.stdout.split() == sorted(own + drivers)  # a child starts with what its server imported, only that
+    assert [s.group for s in warm._servers.values()] == [group]  # preload() starts no server: the call did
     warm.stop()
 
 
