@@ -13,7 +13,7 @@ import shlex
 import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from compare import warm
 from compare.adapters import Adapter
@@ -82,7 +82,7 @@ class Sandbox:
         self._digests: dict[tuple[str, int, int], str] = {}
         self.last_migration: str | None = None  # the script the last generate step wrote (for MIGRATION edits)
         for path, (content, mode) in _app_files(adapter.app_dir).items():
-            if not adapter.is_script(path) and not any(path == s or path.startswith(f"{s}/") for s in adapter.scaffold):
+            if not adapter.is_script(path) and not any(PurePath(path).is_relative_to(s) for s in adapter.scaffold):
                 target = self.app / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content)
