@@ -5,8 +5,9 @@ gc.disable()  # the imports make no garbage: collecting during them only re-scan
 
 from compare import warm  # noqa: E402
 
-if sys.argv[1:2] == ["run"]:
-    # the warm servers import the tools on the cores while the harness imports itself (about 0.5 s each)
+if sys.argv[1:2] == ["run"] and not {"--framework", "--tool-mode"} & {a.partition("=")[0] for a in sys.argv[2:]}:
+    # the warm servers import the tools on the cores while the harness imports itself (about 0.5 s each); a run
+    # of some frameworks only, or in another tool mode, starts those it needs once its arguments are parsed
     warm.prestart()
 
 from compare.cli import main  # noqa: E402

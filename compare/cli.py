@@ -268,6 +268,7 @@ def cmd_run(parser: Parser, args: argparse.Namespace) -> int:
     if not any(sc.applies(n) for sc in scenarios for n in names):
         parser.error(f"none of the chosen scenarios applies to {args.db}")
     backends = [BACKENDS[name]() for name in names]
+    warm.prestart(dict.fromkeys(warm.group_of(ADAPTERS[f].script()) for f in frameworks))  # unless started already
     # measured: with 2 per core both cores still idled 0.2 s in all while every story waited on a tool or the GIL
     jobs = args.jobs or 3 * (os.cpu_count() or 1)
 

@@ -640,11 +640,12 @@ def _server_for(argv: list[str], env: dict[str, str]) -> _Server | None:
     return None if script is None else _server(env, group_of(script[0]))
 
 
-def prestart() -> None:
-    """Start the warm servers for the calls of this run now, without waiting for them: they import the tools on the
-    cores while the harness imports itself and prepares the sandboxes. One left unused is killed at exit."""
+def prestart(groups: Iterable[str] = GROUPS) -> None:
+    """Start the warm servers of these groups (default: all) for the calls of this run now, without waiting for
+    them: they import the tools on the cores while the harness imports itself and prepares the sandboxes. Those
+    running already are left as they are; one left unused is killed at exit."""
     if mode() == "warm":
-        for group in GROUPS:
+        for group in groups:
             _server(tool_environment(), group, wait=False)
 
 

@@ -50,6 +50,11 @@ class Adapter:
     def check_command(self) -> list[str]:
         raise NotImplementedError
 
+    def script(self) -> str:
+        """The script the commands run (a console script, or `manage.py` for `python manage.py`)."""
+        argv = self.upgrade_command()
+        return argv[1] if argv[0] == "python" else argv[0]
+
     def migration_files(self, app: Path) -> list[Path]:
         return sorted(p for p in app.glob(self.migrations_glob) if self.is_script(str(p.relative_to(app))))
 

@@ -220,6 +220,26 @@ def test_a_prestarted_server_serves_the_calls_and_an_unused_one_is_killed(tmp_pa
     assert all(s.proc.returncode == -signal.SIGKILL for s in servers.values() if s is not used)
 
 
+def test_prestarting_some_groups_starts_only_their_servers():
+    warm.stop()
+    warm.prestart(["django"])
+    warm.prestart(["django"])  # one already started is left as it is
+    assert [s.group for s in warm._servers.values()] == ["django"]
+    warm.stop()
+
+
+@pytest.mark.parametrize("framework", ["django", "flask", "fastapi"])
+def test_a_framework_s_script_names_the_group_whose_server_forks_its_calls(framework):
+    from compare.adapters import ADAPTERS
+
+    adapter = ADAPTERS[framework]
+    expected = {"django": "django", "flask": "sqlalchemy", "fastapi": "sqlalchemy"}[framework]
+    assert warm.group_of(adapter.script()) == expected
+    for argv in (adapter.upgrade_command(), adapter.generate_command("x"), adapter.check_command()):
+        script, _ = warm._script([str(BIN / argv[0]), *argv[1:]])  # as Sandbox.run calls it
+        assert warm.group_of(script) == expected
+
+
 LOADED = "import sys; print(' '.join(sorted(n for n in sys.argv[1:] if n in sys.modules)))"
 
 
