@@ -3,8 +3,9 @@
 A tool call's cost is almost all imports. In warm mode one server process per group of tools (GROUPS: Django's
 `manage.py`; Alembic and Flask) per harness run imports that group's libraries and their dependencies, nothing of
 the apps under test and nothing of the other group's tools, then forks once per call of its group (`python -m
-compare run` starts them first thing, so that they import on the cores while the harness imports itself; before its
-first call each moves its memory onto 2 MB pages, which makes each fork and each child's exit about twice as cheap).
+compare run` starts those of the run's frameworks first thing, so that they import on the cores while the harness
+imports itself; before its first call each moves its memory onto 2 MB pages, which makes each fork and each
+child's exit about twice as cheap).
 The child becomes the call: its own session (so a timeout kills its whole process group), the call's stdin, stdout
 and stderr, working directory, environment (os.environ replaced), sys.argv and sys.path as a fresh interpreter
 would have them for that script and directory, and the SQL tracer installed as `sitecustomize` installs it. It then
