@@ -9,7 +9,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.support import TOKEN, expect_json
+from tests.support import TLS, TOKEN, expect_json
 
 pytestmark = pytest.mark.contract
 
@@ -25,7 +25,7 @@ async def in_parallel(server_url: str, clients: int, requests: list[tuple[str, s
     # as idle (gunicorn after 2 s, uvicorn after 5 s) would fail whatever the app does.
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=0)
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(base_url=server_url, headers=headers, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=server_url, headers=headers, limits=limits, timeout=60, verify=TLS) as client:
         start = asyncio.Event()
         queue = iter(requests)
 

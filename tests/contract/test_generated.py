@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from tests.apps import BACKENDS, NAMES
-from tests.support import TOKEN
+from tests.support import TLS, TOKEN
 
 pytestmark = [pytest.mark.contract, pytest.mark.generated]
 
@@ -69,7 +69,7 @@ def test_generated_requests_are_answered_alike(trio):
     operations = [result.ok() for result in schema.get_all_operations()]
     modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
     cases = st.one_of(*(operation.as_strategy(generation_mode=mode) for operation in operations for mode in modes))
-    clients = {name: httpx.Client(timeout=30) for name in trio}
+    clients = {name: httpx.Client(timeout=30, verify=TLS) for name in trio}
     seen: set[tuple[str, int]] = set()
 
     @settings(
@@ -159,7 +159,7 @@ def statuses_of(trio: dict, clients: dict, method: str, path: str, **kwargs) -> 
 
 @pytest.fixture
 def clients(trio) -> dict:
-    clients = {name: httpx.Client(timeout=30, headers=AUTHORIZATION) for name in trio}
+    clients = {name: httpx.Client(timeout=30, headers=AUTHORIZATION, verify=TLS) for name in trio}
     yield clients
     for client in clients.values():
         client.close()

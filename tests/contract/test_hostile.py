@@ -5,7 +5,7 @@ import json
 import httpx
 import pytest
 
-from tests.support import TOKEN, expect_error, expect_json, known_contract_difference
+from tests.support import TLS, TOKEN, expect_error, expect_json, known_contract_difference
 
 pytestmark = pytest.mark.contract
 
@@ -171,7 +171,7 @@ def test_a_url_over_the_servers_limit_is_414(api):
 
 @pytest.mark.parametrize("value", [f"Bearer  {TOKEN}", f"bearer {TOKEN}", f"BEARER {TOKEN}", f"Bearer    {TOKEN}"])
 def test_the_scheme_and_the_token_may_be_apart(api, value):
-    with httpx.Client(base_url=api.server.url, headers={"Authorization": value}) as client:
+    with httpx.Client(base_url=api.server.url, headers={"Authorization": value}, verify=TLS) as client:
         expect_json(client.post("/api/categories", json={"name": "Spaced"}), 201)
 
 
@@ -179,13 +179,13 @@ def test_the_scheme_and_the_token_may_be_apart(api, value):
     "value", [f"Bearer {TOKEN} extra", f"Bearer\t{TOKEN}", f"Bearer{TOKEN}", TOKEN, f"Basic {TOKEN}", "Bearer"]
 )
 def test_anything_else_in_the_header_is_401(api, value):
-    with httpx.Client(base_url=api.server.url, headers={"Authorization": value}) as client:
+    with httpx.Client(base_url=api.server.url, headers={"Authorization": value}, verify=TLS) as client:
         expect_error(client.post("/api/categories", json={"name": "Refused"}), 401)
     assert api.db.rows("categories") == []
 
 
 def test_the_header_twice_is_401(api):
-    with httpx.Client(base_url=api.server.url) as client:
+    with httpx.Client(base_url=api.server.url, verify=TLS) as client:
         headers = [("Authorization", f"Bearer {TOKEN}"), ("Authorization", f"Bearer {TOKEN}")]
         expect_error(client.post("/api/categories", json={"name": "Twice"}, headers=headers), 401)
     assert api.db.rows("categories") == []
