@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import MetaData, Table, create_engine, func, select, text
 
+from compare import warm
 from tests.apps import BIN, REPO, App
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -73,15 +74,16 @@ def app_env(database_url: str, token: str | None) -> dict[str, str]:
 
 
 def run(app: App, command: tuple[str, ...], database_url: str, *, check: bool = True):
-    """Run one of the app's commands in its directory; with `check`, a failure fails the test, with output."""
-    result = subprocess.run(
-        app.argv(command),
-        cwd=app.directory,
-        env=app_env(database_url, TOKEN),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    """Run one of the app's commands in its directory, as the harness runs a tool by default: forked from a warm
+    server that has imported the tools (compare.warm; the same script, argv, cwd and environment as a fresh
+    interpreter, and tests/harness/test_warm.py shows both see and do the same), or as a fresh process when the
+    command is not a Python script of the virtualenv (`python -m app.seed`). With `check`, a failure fails the
+    test, with output."""
+    argv = app.argv(command)
+    done = warm.call(argv, app.directory, app_env(database_url, TOKEN), 300, "warm")
+    if done.timed_out:
+        pytest.fail(f"{app.name}: `{' '.join(command)}` timed out after 300 s", pytrace=False)
+    result = subprocess.CompletedProcess(argv, done.code, done.stdout, done.stderr)
     if check and result.returncode != 0:
         pytest.fail(
             f"{app.name}: `{' '.join(command)}` exited {result.returncode}\n"
