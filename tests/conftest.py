@@ -17,10 +17,11 @@ from tests.support import TOKEN, Api, LiveServer
 # and a long file taken last would leave the other worker idle (README: Tests).
 LONGEST_FIRST = (
     "tests/harness/test_catalog.py",
-    "tests/migrations/test_migrations.py",
     "tests/contract/test_hostile.py",
-    "tests/contract/test_posts.py",
+    "tests/migrations/test_migrations.py",
     "tests/harness/test_bench_migrate.py",
+    "tests/harness/test_warm.py",
+    "tests/contract/test_posts.py",
 )
 
 
